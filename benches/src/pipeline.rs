@@ -1,0 +1,111 @@
+//! The security pipeline without a transport: build a call the way the client does, seal and
+//! sign it, admit it at the server, answer it, seal and sign the reply, admit the reply at
+//! the client. This is the crypto floor of one call.
+
+use bytes::Bytes;
+use sealrpc_core::Version;
+use sealrpc_core::security::{AdmittedBody, Outbound, Peer, now_ms};
+use sealrpc_core::wire::{Header, Kind, MessageId, ReplyBody, RequestBody};
+
+use crate::BoxError;
+use crate::modes::Pair;
+
+/// The topic the guest agent serves.
+pub const TOPIC: &str = "guestagent";
+
+/// A MessagePack map `{"data": bin(payload)}`: the echo call's argument (and result).
+pub fn echo_args(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 16);
+    out.push(0x81);
+    out.push(0xa4);
+    out.extend_from_slice(b"data");
+    let n = payload.len();
+    if n <= 0xff {
+        out.extend_from_slice(&[0xc4, n as u8]);
+    } else if n <= 0xffff {
+        out.push(0xc5);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(0xc6);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    }
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A payload of `size` bytes (not all zero, so nothing compresses it away by accident).
+pub fn payload(size: usize) -> Vec<u8> {
+    (0..size).map(|i| (i % 251) as u8).collect()
+}
+
+/// The encoded empty context map.
+pub const EMPTY_CTX: &[u8] = &[0x80];
+
+/// One request as the client would build it for the guest's server address.
+pub fn request_outbound(guest_id: &str, args: &[u8]) -> Outbound {
+    let header = Header {
+        id: MessageId::random(),
+        kind: Kind::Call,
+        ts: now_ms(),
+        ttl: Some(30_000),
+        src: String::new(),
+        dst: format!("{TOPIC}.{guest_id}"),
+        corr: None,
+        reply: Some("mem-reply.bench".to_owned()),
+        seal: None,
+    };
+    Outbound {
+        header,
+        body: RequestBody::encode("echo", Version::new(1, 0), None, args, EMPTY_CTX),
+        peer: Peer::Guest(guest_id.to_owned()),
+        carries_secret: false,
+    }
+}
+
+/// The reply the server sends to request `corr`, with `result` as the encoded `ok` value.
+pub fn reply_outbound(corr: MessageId, result: Bytes) -> Outbound {
+    let header = Header {
+        id: MessageId::random(),
+        kind: Kind::Reply,
+        ts: now_ms(),
+        ttl: None,
+        src: String::new(),
+        dst: "mem-reply.bench".to_owned(),
+        corr: Some(corr),
+        reply: None,
+        seal: None,
+    };
+    Outbound {
+        header,
+        body: ReplyBody::Ok(result).encode(),
+        peer: Peer::ControlPlane,
+        carries_secret: false,
+    }
+}
+
+/// One full call through both pipelines (no transport): request out, in, reply out, in.
+/// Returns the length of the echoed result, checked against the request's args.
+pub fn round_trip(pair: &Pair, guest_id: &str, args: &[u8]) -> Result<usize, BoxError> {
+    let served = format!("{TOPIC}.{guest_id}");
+    let req = pair
+        .client
+        .seal_and_sign(request_outbound(guest_id, args))?;
+    let admitted = pair
+        .server
+        .admit(&Bytes::from(req), &|dst| dst == served)
+        .map_err(|r| format!("request rejected: {}", r.reason))?;
+    let AdmittedBody::Request(body) = admitted.body else {
+        return Err("not a request".into());
+    };
+    let rep = pair
+        .server
+        .seal_and_sign(reply_outbound(admitted.header.id, body.args))?;
+    let admitted = pair
+        .client
+        .admit(&Bytes::from(rep), &|dst| dst == "mem-reply.bench")
+        .map_err(|r| format!("reply rejected: {}", r.reason))?;
+    match admitted.body {
+        AdmittedBody::Reply(ReplyBody::Ok(r)) if r.as_ref() == args => Ok(r.len()),
+        _ => Err("bad reply".into()),
+    }
+}

@@ -1,0 +1,348 @@
+//! The overhead report: rows, ratios, the issue's targets, text and JSON output.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::runner::Measured;
+
+/// One measured row: a setup (mode or raw floor) at one payload size on one transport.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// `memory` or `amqp`.
+    pub transport: String,
+    /// Payload label, e.g. `1KiB`.
+    pub size: String,
+    /// Payload bytes.
+    pub bytes: usize,
+    /// Mode name (`plain`, `signed+sealed`, ...) or raw floor name (`raw-lapin`, ...).
+    pub mode: String,
+    /// Sequential calls measured.
+    pub calls_seq: u64,
+    /// Calls measured with `in_flight` in flight.
+    pub calls_conc: u64,
+    /// Calls that failed.
+    pub errors: u64,
+    /// Median sequential latency, microseconds.
+    pub p50_us: f64,
+    /// 99th percentile sequential latency, microseconds.
+    pub p99_us: f64,
+    /// Mean sequential latency, microseconds.
+    pub mean_us: f64,
+    /// Sequential calls per second.
+    pub seq_calls_per_s: f64,
+    /// Calls per second with `in_flight` calls in flight.
+    pub conc_calls_per_s: f64,
+    /// Calls in flight in the concurrent measurement.
+    pub in_flight: usize,
+    /// CPU microseconds per sequential call (this process: client and server; not the broker).
+    pub cpu_us_per_call_seq: f64,
+    /// CPU microseconds per call with calls in flight.
+    pub cpu_us_per_call_conc: f64,
+    /// p50 latency relative to plain's in the same block (1.0 for plain).
+    pub p50_vs_plain: Option<f64>,
+    /// Throughput in flight relative to plain's (1.0 for plain; lower is slower).
+    pub conc_vs_plain: Option<f64>,
+}
+
+impl Row {
+    /// A row from what the runner measured.
+    pub fn new(
+        transport: &str,
+        (size, bytes): (&str, usize),
+        mode: &str,
+        m: &Measured,
+        in_flight: usize,
+    ) -> Self {
+        let mean_us = if m.seq_calls() == 0 {
+            0.0
+        } else {
+            m.latencies.iter().sum::<u64>() as f64 / m.seq_calls() as f64 / 1000.0
+        };
+        Self {
+            transport: transport.to_owned(),
+            size: size.to_owned(),
+            bytes,
+            mode: mode.to_owned(),
+            calls_seq: m.seq_calls(),
+            calls_conc: m.conc_calls,
+            errors: m.errors,
+            p50_us: m.quantile_us(0.5),
+            p99_us: m.quantile_us(0.99),
+            mean_us,
+            seq_calls_per_s: m.seq_rate(),
+            conc_calls_per_s: m.conc_rate(),
+            in_flight,
+            cpu_us_per_call_seq: m.seq_cpu_us(),
+            cpu_us_per_call_conc: m.conc_cpu_us(),
+            p50_vs_plain: None,
+            conc_vs_plain: None,
+        }
+    }
+}
+
+/// A ratio of plain to a raw lapin floor, in one block.
+#[derive(Debug, Clone, Serialize)]
+pub struct FloorRatio {
+    /// Payload label.
+    pub size: String,
+    /// The floor row's name.
+    pub floor: String,
+    /// plain p50 / floor p50.
+    pub plain_p50_vs_floor: f64,
+    /// floor calls/s in flight / plain calls/s in flight (how much slower plain is in flight).
+    pub floor_conc_vs_plain: f64,
+}
+
+/// One of the issue's targets, evaluated on this run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// What is measured.
+    pub what: String,
+    /// The measured value.
+    pub measured: f64,
+    /// The bound.
+    pub bound: f64,
+    /// `true` when the bound is an upper bound (`measured <= bound` passes).
+    pub upper: bool,
+    /// Whether it is met.
+    pub met: bool,
+}
+
+/// The machine and the run's parameters.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// Logical CPUs.
+    pub nproc: usize,
+    /// CPU model from /proc/cpuinfo.
+    pub cpu: String,
+    /// Load average (1 min) when the run started.
+    pub load_start: f64,
+    /// Load average (1 min) when the run ended.
+    pub load_end: f64,
+}
+
+impl Machine {
+    /// What this machine is, now.
+    pub fn probe() -> Self {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        Self {
+            nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu,
+            load_start: load1(),
+            load_end: 0.0,
+        }
+    }
+}
+
+/// The 1-minute load average (0 where unknown).
+pub fn load1() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The machine.
+    pub machine: Machine,
+    /// How the run was invoked.
+    pub command: String,
+    /// Quick (smoke) or full.
+    pub quick: bool,
+    /// Wall time of the run, seconds.
+    pub seconds: f64,
+    /// Every row.
+    pub rows: Vec<Row>,
+    /// plain against the raw floors (AMQP only).
+    pub floors: Vec<FloorRatio>,
+    /// The issue's targets (AMQP only).
+    pub targets: Vec<Target>,
+}
+
+impl Report {
+    /// Fills the ratio columns, the floor ratios and the targets from the rows.
+    pub fn finish(&mut self) {
+        let rows = self.rows.clone();
+        let find = |t: &str, s: &str, m: &str| {
+            rows.iter()
+                .find(|r| r.transport == t && r.size == s && r.mode == m)
+        };
+        for r in &mut self.rows {
+            if let Some(p) = find(&r.transport, &r.size, "plain") {
+                r.p50_vs_plain = Some(ratio(r.p50_us, p.p50_us));
+                r.conc_vs_plain = Some(ratio(r.conc_calls_per_s, p.conc_calls_per_s));
+            }
+        }
+        self.floors.clear();
+        for r in rows.iter().filter(|r| r.mode.starts_with("raw-")) {
+            if let Some(p) = find(&r.transport, &r.size, "plain") {
+                self.floors.push(FloorRatio {
+                    size: r.size.clone(),
+                    floor: r.mode.clone(),
+                    plain_p50_vs_floor: ratio(p.p50_us, r.p50_us),
+                    floor_conc_vs_plain: ratio(r.conc_calls_per_s, p.conc_calls_per_s),
+                });
+            }
+        }
+        self.targets.clear();
+        let mut upper = |what: &str, v: Option<f64>, bound: f64| {
+            if let Some(v) = v {
+                self.targets.push(Target {
+                    what: what.to_owned(),
+                    measured: v,
+                    bound,
+                    upper: true,
+                    met: v <= bound,
+                });
+            }
+        };
+        let p50 = |s: &str, m: &str| find("amqp", s, m).map(|r| r.p50_us);
+        let vs_plain = |s: &str, m: &str| Some(ratio(p50(s, m)?, p50(s, "plain")?));
+        upper(
+            "amqp 1KiB: plain p50 / raw lapin floor p50",
+            p50("1KiB", "raw-lapin").and_then(|f| Some(ratio(p50("1KiB", "plain")?, f))),
+            1.15,
+        );
+        upper(
+            "amqp 1KiB: sealed (pairwise) / plain, p50",
+            vs_plain("1KiB", "sealed"),
+            1.05,
+        );
+        upper(
+            "amqp 1KiB: signed requests + sealed / plain, p50",
+            vs_plain("1KiB", "signed-req+sealed"),
+            1.2,
+        );
+        upper(
+            "amqp 1KiB: signed both ways + sealed / plain, p50",
+            vs_plain("1KiB", "signed+sealed"),
+            1.35,
+        );
+        upper(
+            "amqp 64KiB: signed+sealed / plain, p50",
+            vs_plain("64KiB", "signed+sealed"),
+            1.4,
+        );
+        let conc = |m: &str| find("amqp", "1KiB", m).map(|r| r.conc_calls_per_s);
+        if let (Some(s), Some(p)) = (conc("signed+sealed"), conc("plain")) {
+            let v = ratio(s, p);
+            self.targets.push(Target {
+                what: "amqp 1KiB, 32 in flight: signed+sealed calls/s / plain calls/s".into(),
+                measured: v,
+                bound: 0.8,
+                upper: false,
+                met: v >= 0.8,
+            });
+        }
+    }
+
+    /// The report as a human-readable table.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let m = &self.machine;
+        let _ = writeln!(
+            out,
+            "sealrpc overhead report ({}) — {} x {} — load {:.2} -> {:.2} — {:.0} s",
+            if self.quick { "quick" } else { "full" },
+            m.nproc,
+            m.cpu,
+            m.load_start,
+            m.load_end,
+            self.seconds
+        );
+        let _ = writeln!(out, "command: {}", self.command);
+        let _ = writeln!(
+            out,
+            "latency = sequential calls; xplain = p50 / plain p50 (lower is better); \
+             @N = calls/s with N in flight; thr/plain = that / plain's (higher is better); \
+             cpu = CPU us per call in this process (client + server, not the broker)"
+        );
+        let mut last = (String::new(), String::new());
+        for r in &self.rows {
+            if (r.transport.as_str(), r.size.as_str()) != (last.0.as_str(), last.1.as_str()) {
+                last = (r.transport.clone(), r.size.clone());
+                let _ = writeln!(out);
+                let _ = writeln!(out, "== {} {} ==", r.transport, r.size);
+                let _ = writeln!(
+                    out,
+                    "{:<20} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>8} {:>8} {:>6}",
+                    "mode",
+                    "p50 us",
+                    "p99 us",
+                    "xplain",
+                    "seq/s",
+                    format!("@{}/s", r.in_flight),
+                    "thr/plain",
+                    "cpu seq",
+                    format!("cpu @{}", r.in_flight),
+                    "calls"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "{:<20} {:>9.1} {:>9.1} {:>7} {:>9.0} {:>9.0} {:>9} {:>8.1} {:>8.1} {:>6}{}",
+                r.mode,
+                r.p50_us,
+                r.p99_us,
+                fmt_ratio(r.p50_vs_plain),
+                r.seq_calls_per_s,
+                r.conc_calls_per_s,
+                fmt_ratio(r.conc_vs_plain),
+                r.cpu_us_per_call_seq,
+                r.cpu_us_per_call_conc,
+                r.calls_seq + r.calls_conc,
+                if r.errors > 0 {
+                    format!("  ({} errors)", r.errors)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        if !self.floors.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(out, "plain vs the raw lapin floors (same run):");
+            for f in &self.floors {
+                let _ = writeln!(
+                    out,
+                    "  {:<6} plain p50 = {:.2}x {} p50; {} does {:.2}x plain's calls/s in flight",
+                    f.size, f.plain_p50_vs_floor, f.floor, f.floor, f.floor_conc_vs_plain
+                );
+            }
+        }
+        if !self.targets.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(out, "targets (issue 7):");
+            for t in &self.targets {
+                let _ = writeln!(
+                    out,
+                    "  [{}] {}: {:.3} ({} {:.2})",
+                    if t.met { " met  " } else { "MISSED" },
+                    t.what,
+                    t.measured,
+                    if t.upper { "<=" } else { ">=" },
+                    t.bound
+                );
+            }
+        }
+        out
+    }
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b == 0.0 { 0.0 } else { a / b }
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map_or_else(|| "-".into(), |r| format!("{r:.2}x"))
+}

@@ -1,0 +1,4 @@
+//! Library code of the sealrpc examples, shared by the `trove_cluster` example and the
+//! attack, upgrade and secret-absence tests of `sealrpc-tests` (one copy of the demo).
+
+pub mod trove;

@@ -1,0 +1,244 @@
+//! The network of a cluster: the in-memory transport or RabbitMQ, a wiretap (a copy of
+//! every message published: what anyone who can read the broker sees), per-guest broker
+//! credentials, and the attacker's raw access.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use sealrpc_amqp::admin::Rabbitmqctl;
+use sealrpc_amqp::{AmqpOptions, AmqpTransport, CredentialPolicy, GuestCredentials};
+use sealrpc_core::MemoryTransport;
+use sealrpc_core::bytes::Bytes;
+use sealrpc_core::transport::{
+    Address, ListenSpec, Outgoing, ReplyInbox, Subscription, Transport, TransportError,
+};
+use tokio::sync::broadcast;
+
+use super::BoxError;
+use super::api::Topics;
+
+/// Which transport a cluster runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportChoice {
+    /// The embedded in-memory transport.
+    Memory,
+    /// RabbitMQ at this URL (`amqp://user:pass@host:port/vhost`).
+    Amqp(String),
+}
+
+/// A copy of one published message.
+pub type Tapped = (Address, Bytes);
+
+/// A transport that copies every message it sends to a wiretap.
+#[derive(Debug)]
+pub struct TapTransport {
+    inner: Arc<dyn Transport>,
+    tap: broadcast::Sender<Tapped>,
+}
+
+#[async_trait]
+impl Transport for TapTransport {
+    async fn send(&self, msg: Outgoing) -> Result<(), TransportError> {
+        if self.tap.receiver_count() > 0 {
+            let _ = self.tap.send((msg.to.clone(), msg.payload.clone()));
+        }
+        self.inner.send(msg).await
+    }
+
+    async fn listen(&self, spec: &ListenSpec) -> Result<Subscription, TransportError> {
+        self.inner.listen(spec).await
+    }
+
+    async fn reply_inbox(&self) -> Result<ReplyInbox, TransportError> {
+        self.inner.reply_inbox().await
+    }
+}
+
+/// A guest's connection to the network.
+#[derive(Debug, Clone)]
+pub struct GuestLink {
+    /// What the guest agent uses (tapped).
+    pub transport: Arc<dyn Transport>,
+    /// The guest's own broker connection, untapped, when it has its own credentials.
+    pub own_credentials: Option<Arc<dyn Transport>>,
+}
+
+#[derive(Debug)]
+struct AmqpState {
+    url: String,
+    host_port: String,
+    policy: CredentialPolicy,
+    per_guest: bool,
+    users: Mutex<Vec<String>>,
+    connections: Mutex<Vec<AmqpTransport>>,
+}
+
+/// The network of one cluster.
+#[derive(Debug)]
+pub struct Net {
+    /// The control plane's transport (tapped).
+    pub control: Arc<dyn Transport>,
+    /// Raw broker access for the attacker: on RabbitMQ the worst case, a broker account
+    /// that may publish anywhere (Trove's old shared credentials). Untapped.
+    pub attacker: Arc<dyn Transport>,
+    /// The topics.
+    pub topics: Topics,
+    /// A note for the output (e.g. per-guest credentials unavailable).
+    pub note: Option<String>,
+    tap: broadcast::Sender<Tapped>,
+    amqp: Option<AmqpState>,
+}
+
+fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest).to_owned()
+}
+
+impl Net {
+    fn tapped(&self, t: Arc<dyn Transport>) -> Arc<dyn Transport> {
+        Arc::new(TapTransport {
+            inner: t,
+            tap: self.tap.clone(),
+        })
+    }
+
+    /// Connects (or creates) the network.
+    pub async fn start(choice: &TransportChoice) -> Result<Self, BoxError> {
+        let tap = broadcast::channel(4096).0;
+        match choice {
+            TransportChoice::Memory => {
+                let t: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+                let control = Arc::new(TapTransport {
+                    inner: Arc::clone(&t),
+                    tap: tap.clone(),
+                });
+                Ok(Self {
+                    control,
+                    attacker: t,
+                    topics: Topics::plain(),
+                    note: None,
+                    tap,
+                    amqp: None,
+                })
+            }
+            TransportChoice::Amqp(url) => Self::amqp(url, tap).await,
+        }
+    }
+
+    async fn amqp(url: &str, tap: broadcast::Sender<Tapped>) -> Result<Self, BoxError> {
+        let topics = Topics::prefixed(&format!("trove{}", super::keys::new_tag()));
+        let opts = AmqpOptions::from_env().with_url(url);
+        sealrpc_amqp::wait_for_broker(&opts.url, std::time::Duration::from_secs(30)).await?;
+        let control = AmqpTransport::connect(opts.clone()).await?;
+        control.declare_fanout(&topics.guestagent).await?;
+        let attacker = AmqpTransport::connect(opts.clone()).await?;
+        let policy = CredentialPolicy {
+            control_exchange: opts.control_exchange.clone(),
+            guest_topic: topics.guestagent.clone(),
+            call_topics: vec![topics.conductor.clone()],
+            ..CredentialPolicy::default()
+        };
+        // Can we administer the broker? (Per-guest users need rabbitmqctl.)
+        let probe = tokio::process::Command::new("rabbitmqctl")
+            .args(["-q", "list_users"])
+            .output()
+            .await;
+        let per_guest = matches!(&probe, Ok(out) if out.status.success());
+        let note = (!per_guest).then(|| {
+            "rabbitmqctl is not usable here: guests share the broker account of the control \
+             plane (no per-guest broker credentials)"
+                .to_owned()
+        });
+        let net = Self {
+            control: Arc::new(control.clone()),
+            attacker: Arc::new(attacker.clone()),
+            topics,
+            note,
+            tap,
+            amqp: Some(AmqpState {
+                url: opts.url.clone(),
+                host_port: host_port(&opts.url),
+                policy,
+                per_guest,
+                users: Mutex::new(Vec::new()),
+                connections: Mutex::new(vec![control, attacker]),
+            }),
+        };
+        Ok(Self {
+            control: net.tapped(Arc::clone(&net.control)),
+            ..net
+        })
+    }
+
+    /// True when guests get their own broker users.
+    pub fn per_guest_credentials(&self) -> bool {
+        self.amqp.as_ref().is_some_and(|a| a.per_guest)
+    }
+
+    /// True on RabbitMQ.
+    pub fn is_amqp(&self) -> bool {
+        self.amqp.is_some()
+    }
+
+    /// A wiretap: every message published from now on.
+    pub fn wiretap(&self) -> broadcast::Receiver<Tapped> {
+        self.tap.subscribe()
+    }
+
+    /// Connects guest `instance_id`: on RabbitMQ with its own generated broker user when
+    /// `rabbitmqctl` is usable.
+    pub async fn guest(&self, instance_id: &str) -> Result<GuestLink, BoxError> {
+        let Some(amqp) = &self.amqp else {
+            return Ok(GuestLink {
+                transport: Arc::clone(&self.control),
+                own_credentials: None,
+            });
+        };
+        if !amqp.per_guest {
+            return Ok(GuestLink {
+                transport: Arc::clone(&self.control),
+                own_credentials: None,
+            });
+        }
+        let creds = GuestCredentials::for_guest(instance_id, &amqp.policy)?;
+        Rabbitmqctl::default().apply_async(&creds).await?;
+        amqp.users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(creds.user.clone());
+        let opts = AmqpOptions {
+            url: creds.url("amqp", &amqp.host_port),
+            declare_exchanges: false,
+            connection_name: Some(creds.user.clone()),
+            ..AmqpOptions::from_env().with_url(amqp.url.clone())
+        };
+        let t = AmqpTransport::connect(opts).await?;
+        amqp.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(t.clone());
+        let raw: Arc<dyn Transport> = Arc::new(t);
+        Ok(GuestLink {
+            transport: self.tapped(Arc::clone(&raw)),
+            own_credentials: Some(raw),
+        })
+    }
+
+    /// Closes broker connections and deletes the guests' broker users.
+    pub async fn close(&self) {
+        let Some(amqp) = &self.amqp else { return };
+        let conns =
+            std::mem::take(&mut *amqp.connections.lock().unwrap_or_else(|p| p.into_inner()));
+        for c in conns {
+            c.close().await;
+        }
+        let users = std::mem::take(&mut *amqp.users.lock().unwrap_or_else(|p| p.into_inner()));
+        let deletes = users.iter().map(|u| async move {
+            if let Err(e) = Rabbitmqctl::default().delete_user_async(u).await {
+                tracing::warn!(error = %e, "cannot delete a guest's broker user");
+            }
+        });
+        futures_util::future::join_all(deletes).await;
+    }
+}

@@ -1,0 +1,288 @@
+//! The connection supervisor: connects, watches the connection (heartbeats are lapin's),
+//! and reconnects with exponential backoff and jitter. Listeners and reply inboxes watch
+//! its [`LinkState`] and re-declare their topology and consumers on every new link.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::{Connection, ConnectionProperties, Event};
+use sealrpc_core::transport::{TransportError, TransportErrorKind};
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+
+use crate::address::{self, BrokerUrl};
+use crate::error;
+use crate::options::AmqpOptions;
+
+/// One live AMQP connection; `generation` counts (re)connections from 1.
+pub(crate) struct Link {
+    pub(crate) conn: Connection,
+    pub(crate) generation: u64,
+}
+
+impl Link {
+    /// True while lapin considers the connection open.
+    pub(crate) fn alive(&self) -> bool {
+        self.conn.status().connected()
+    }
+}
+
+/// What the supervisor currently has.
+#[derive(Clone)]
+pub(crate) enum LinkState {
+    /// Connected.
+    Up(Arc<Link>),
+    /// Lost; reconnecting. `error` is the latest failure.
+    Down { error: TransportError },
+    /// Closed for good.
+    Closed,
+}
+
+/// Owns the connection and its reconnect loop.
+pub(crate) struct Supervisor {
+    pub(crate) opts: AmqpOptions,
+    pub(crate) url: BrokerUrl,
+    state: watch::Sender<LinkState>,
+    closed: AtomicBool,
+    close_notify: Notify,
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A random factor in [0.5, 1.5) applied to `d` (jitter, so clients do not reconnect in step).
+pub(crate) fn jitter(d: Duration) -> Duration {
+    let mut b = [0u8; 4];
+    sealrpc_core::rand::fill(&mut b);
+    let f = 0.5 + f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX);
+    d.mul_f64(f.min(1.5))
+}
+
+/// The next backoff delay: doubled, capped at `max`.
+pub(crate) fn next_delay(d: Duration, max: Duration) -> Duration {
+    d.saturating_mul(2).min(max).max(Duration::from_millis(1))
+}
+
+/// One connection attempt, with errors that say what to fix.
+pub(crate) async fn connect_once(
+    url: &BrokerUrl,
+    opts: &AmqpOptions,
+) -> Result<Connection, TransportError> {
+    let mut uri = url.uri.clone();
+    if uri.query.heartbeat.is_none() {
+        uri.query.heartbeat = Some(u16::try_from(opts.heartbeat.as_secs()).unwrap_or(u16::MAX));
+    }
+    let mut props = ConnectionProperties::default();
+    if let Some(name) = &opts.connection_name {
+        props = props.with_connection_name(name.clone().into());
+    }
+    let user = url.user().to_owned();
+    match tokio::time::timeout(opts.connect_timeout, Connection::connect_uri(uri, props)).await {
+        Err(_) => Err(error::unavailable(format!(
+            "cannot reach AMQP broker at {}: no answer within {:?}",
+            url.redacted, opts.connect_timeout
+        ))),
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => {
+            let mapped = error::from_lapin(&e, "connect");
+            let (kind, what) = match error::amqp_reply(&e) {
+                Some((403, _)) => (
+                    TransportErrorKind::AccessRefused,
+                    format!(
+                        "AMQP broker at {} refused the credentials of user {user:?}",
+                        url.redacted
+                    ),
+                ),
+                Some((530, _)) => (
+                    TransportErrorKind::AccessRefused,
+                    format!(
+                        "AMQP broker at {} refused user {user:?} access to vhost {:?}",
+                        url.redacted, url.uri.vhost
+                    ),
+                ),
+                _ if e.is_io_error() => (
+                    TransportErrorKind::Unavailable,
+                    format!("cannot reach AMQP broker at {}", url.redacted),
+                ),
+                _ => (
+                    mapped.kind,
+                    format!("cannot connect to AMQP broker at {}", url.redacted),
+                ),
+            };
+            Err(TransportError::new(
+                kind,
+                format!("{what}: {}", mapped.message),
+            ))
+        }
+    }
+}
+
+impl Supervisor {
+    /// Connects once (failing fast with a clear error) and starts the reconnect loop.
+    pub(crate) async fn start(opts: AmqpOptions) -> Result<Arc<Self>, TransportError> {
+        let url = address::parse(&opts.url)?;
+        let conn = connect_once(&url, &opts).await?;
+        let link = Arc::new(Link {
+            conn,
+            generation: 1,
+        });
+        let (state, _) = watch::channel(LinkState::Up(link.clone()));
+        let sup = Arc::new(Self {
+            opts,
+            url,
+            state,
+            closed: AtomicBool::new(false),
+            close_notify: Notify::new(),
+        });
+        tokio::spawn(sup.clone().run(link));
+        Ok(sup)
+    }
+
+    /// A receiver of state changes.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<LinkState> {
+        self.state.subscribe()
+    }
+
+    /// True once [`Supervisor::close`] ran.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// The current link if it is up and alive.
+    pub(crate) fn current(&self) -> Option<Arc<Link>> {
+        match &*self.state.borrow() {
+            LinkState::Up(l) if l.alive() => Some(l.clone()),
+            _ => None,
+        }
+    }
+
+    /// Waits up to `bound` for a live link.
+    pub(crate) async fn wait_up(&self, bound: Duration) -> Result<Arc<Link>, TransportError> {
+        let deadline = Instant::now() + bound;
+        let mut rx = self.subscribe();
+        loop {
+            let last = match &*rx.borrow_and_update() {
+                LinkState::Up(l) if l.alive() => return Ok(l.clone()),
+                LinkState::Up(_) => None,
+                LinkState::Down { error } => Some(error.message.clone()),
+                LinkState::Closed => return Err(error::closed()),
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(error::unavailable(format!(
+                    "AMQP broker at {} unavailable (waited {bound:?}){}",
+                    self.url.redacted,
+                    last.map(|m| format!(": {m}")).unwrap_or_default()
+                )));
+            }
+            // Poll as well: a link can die before the supervisor notices.
+            let step = (deadline - now).min(Duration::from_millis(100));
+            let _ = tokio::time::timeout(step, rx.changed()).await;
+        }
+    }
+
+    /// Stops reconnecting and closes the connection.
+    pub(crate) fn close(&self) {
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            self.close_notify.notify_waiters();
+            self.close_notify.notify_one();
+        }
+    }
+
+    async fn run(self: Arc<Self>, mut link: Arc<Link>) {
+        loop {
+            let lost = tokio::select! {
+                e = watch_link(&link) => e,
+                _ = self.close_notify.notified() => None,
+            };
+            let Some(lost) = lost.filter(|_| !self.is_closed()) else {
+                self.state.send_replace(LinkState::Closed);
+                let _ = link.conn.close(200, "closed".into()).await;
+                return;
+            };
+            tracing::warn!(url = %self.url.redacted, error = %lost, "AMQP connection lost; reconnecting");
+            let generation = link.generation;
+            drop(link);
+            self.state.send_replace(LinkState::Down { error: lost });
+            let mut delay = self.opts.reconnect_min;
+            link = loop {
+                match connect_once(&self.url, &self.opts).await {
+                    Ok(conn) => {
+                        tracing::info!(url = %self.url.redacted, "AMQP connection re-established");
+                        break Arc::new(Link {
+                            conn,
+                            generation: generation + 1,
+                        });
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "AMQP reconnect attempt failed");
+                        self.state.send_replace(LinkState::Down { error: e });
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(jitter(delay)) => {}
+                    _ = self.close_notify.notified() => {}
+                }
+                if self.is_closed() {
+                    self.state.send_replace(LinkState::Closed);
+                    return;
+                }
+                delay = next_delay(delay, self.opts.reconnect_max);
+            };
+            if self.is_closed() {
+                let _ = link.conn.close(200, "closed".into()).await;
+                self.state.send_replace(LinkState::Closed);
+                return;
+            }
+            self.state.send_replace(LinkState::Up(link.clone()));
+        }
+    }
+}
+
+/// Resolves when `link` dies, with the reason.
+async fn watch_link(link: &Link) -> Option<TransportError> {
+    let mut events = link.conn.events_listener();
+    let mut last: Option<TransportError> = None;
+    loop {
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(Event::Error(e)) => last = Some(error::from_lapin(&e, "connection")),
+                Some(_) => {}
+                None => tokio::time::sleep(Duration::from_millis(200)).await,
+            },
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+        if !link.alive() {
+            return Some(last.unwrap_or_else(|| error::unavailable("the AMQP connection closed")));
+        }
+    }
+}
+
+/// Waits until a broker accepts a connection at `url` (connect, then close), for up to
+/// `timeout`. For tests and start-up scripts; returns the last connection error on timeout.
+pub async fn wait_for_broker(url: &str, timeout: Duration) -> Result<(), TransportError> {
+    let opts = AmqpOptions {
+        connect_timeout: Duration::from_secs(2),
+        ..AmqpOptions::default().with_url(url)
+    };
+    let parsed = address::parse(url)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match connect_once(&parsed, &opts).await {
+            Ok(conn) => {
+                let _ = conn.close(200, "probe".into()).await;
+                return Ok(());
+            }
+            Err(e) if e.kind == TransportErrorKind::AccessRefused => return Err(e),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Listeners: consume a server's queues into a [`Subscription`], and keep doing so across
+//! reconnects (same channel, new consumers).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::{self, BoxStream};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Consumer};
+use sealrpc_core::transport::{Acker, Delivery, ListenSpec, TransportError, TransportErrorKind};
+use tokio::sync::mpsc;
+
+use crate::connection::{Link, Supervisor, jitter, next_delay};
+use crate::error;
+use crate::topology;
+
+/// Acknowledges one AMQP delivery (`basic.ack` / `basic.nack`).
+///
+/// If the channel it came on is gone (connection lost), acknowledging does nothing: the
+/// broker already put the message back in its queue for redelivery.
+///
+/// An acknowledgement is bounded by [`ACK_TIMEOUT`]: on a connection that died mid-flight
+/// the frame may never be written, and a request task (and so a server's graceful
+/// shutdown) must not wait for it forever.
+pub(crate) struct AmqpAcker(pub(crate) lapin::Acker);
+
+/// How long an ack or nack may take before it is given up (the broker redelivers).
+pub(crate) const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn bounded<T, F: std::future::Future<Output = lapin::Result<T>>>(what: &str, f: F) {
+    match tokio::time::timeout(ACK_TIMEOUT, f).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "{what} failed (the broker will redeliver)"),
+        Err(_) => tracing::debug!("{what} timed out (the broker will redeliver)"),
+    }
+}
+
+#[async_trait]
+impl Acker for AmqpAcker {
+    async fn ack(self: Box<Self>) {
+        bounded("ack", self.0.ack(BasicAckOptions::default())).await;
+    }
+
+    async fn nack(self: Box<Self>, requeue: bool) {
+        let o = BasicNackOptions {
+            multiple: false,
+            requeue,
+        };
+        bounded("nack", self.0.nack(o)).await;
+    }
+}
+
+/// Turns a lapin delivery into a transport [`Delivery`]; `ack` says whether it needs one.
+pub(crate) fn to_delivery(d: lapin::message::Delivery, ack: bool) -> Delivery {
+    let props = &d.properties;
+    Delivery {
+        reply_to: props.reply_to().as_ref().map(|s| s.to_string()),
+        broker_user: props.user_id().as_ref().map(|s| s.to_string()),
+        acker: if ack {
+            Some(Box::new(AmqpAcker(d.acker.clone())) as Box<dyn Acker>)
+        } else {
+            None
+        },
+        payload: Bytes::from(d.data),
+    }
+}
+
+/// A listener's channel and consumers on one link.
+pub(crate) struct Established {
+    channel: Channel,
+    consumers: Vec<Consumer>,
+}
+
+async fn consume(ch: &Channel, queue: &str, exclusive: bool) -> Result<Consumer, TransportError> {
+    let o = BasicConsumeOptions {
+        exclusive,
+        ..BasicConsumeOptions::default()
+    };
+    ch.basic_consume(queue.into(), "".into(), o, FieldTable::default())
+        .await
+        .map_err(|e| {
+            let mut t = error::from_lapin(&e, &format!("consume queue {queue:?}"));
+            if exclusive && t.message.contains("exclusive") {
+                t.kind = TransportErrorKind::Other;
+                t.message = format!("{queue} already has a listener ({})", t.message);
+            }
+            t
+        })
+}
+
+/// Declares `spec`'s topology on a new channel of `link` and starts its consumers.
+pub(crate) async fn establish(
+    link: &Link,
+    sup: &Supervisor,
+    spec: &ListenSpec,
+) -> Result<Established, TransportError> {
+    let opts = &sup.opts;
+    let ch = link
+        .conn
+        .create_channel()
+        .await
+        .map_err(|e| error::from_lapin(&e, "open channel"))?;
+    ch.basic_qos(opts.prefetch, BasicQosOptions::default())
+        .await
+        .map_err(|e| error::from_lapin(&e, "set prefetch"))?;
+    topology::declare_control(&ch, opts).await?;
+    let mut consumers = Vec::new();
+    let server_q = topology::server_queue(&spec.topic, &spec.server);
+    topology::declare_bound_queue(&ch, opts, &server_q).await?;
+    // One listener per server name, like the in-memory transport (exclusive consumer);
+    // quorum queues do not take exclusive consumers.
+    let exclusive = !(opts.durable && opts.quorum_queues);
+    consumers.push(consume(&ch, &server_q, exclusive).await?);
+    if spec.shared {
+        let q = topology::shared_queue(&spec.topic);
+        topology::declare_bound_queue(&ch, opts, &q).await?;
+        consumers.push(consume(&ch, &q, false).await?);
+    }
+    if spec.fanout {
+        topology::declare_fanout(&ch, opts, &spec.topic).await?;
+        let q = topology::declare_fanout_queue(&ch, &spec.topic, &spec.server).await?;
+        consumers.push(consume(&ch, &q, false).await?);
+    }
+    Ok(Established {
+        channel: ch,
+        consumers,
+    })
+}
+
+/// Forwards deliveries until a consumer ends (channel or connection lost, consumer
+/// cancelled) or the subscriber goes away (returns false then).
+async fn forward(est: Established, tx: &mpsc::Sender<Delivery>) -> bool {
+    let streams: Vec<BoxStream<'static, Option<lapin::Result<lapin::message::Delivery>>>> = est
+        .consumers
+        .into_iter()
+        .map(|c| c.map(Some).chain(stream::once(async { None })).boxed())
+        .collect();
+    let mut all = stream::select_all(streams);
+    let alive = loop {
+        let next = tokio::select! {
+            n = all.next() => n,
+            _ = tx.closed() => break false,
+        };
+        match next {
+            Some(Some(Ok(d))) => {
+                if tx.send(to_delivery(d, true)).await.is_err() {
+                    break false;
+                }
+            }
+            Some(Some(Err(e))) => {
+                tracing::warn!(error = %e, "AMQP consumer failed");
+                break true;
+            }
+            Some(None) | None => break true,
+        }
+    };
+    drop(all);
+    if est.channel.status().connected() {
+        let _ = est.channel.close(200, "listener done".into()).await;
+    }
+    alive
+}
+
+/// Runs a listener: forwards from `first`, then re-establishes after every loss (with
+/// backoff and jitter) for as long as the subscriber is there.
+pub(crate) async fn run(
+    sup: Arc<Supervisor>,
+    spec: ListenSpec,
+    first: Established,
+    tx: mpsc::Sender<Delivery>,
+) {
+    let mut current = Some(first);
+    let mut delay = sup.opts.reconnect_min;
+    loop {
+        if let Some(est) = current.take()
+            && !forward(est, &tx).await
+        {
+            return;
+        }
+        if sup.is_closed() || tx.is_closed() {
+            return;
+        }
+        let link = tokio::select! {
+            l = sup.wait_up(Duration::from_secs(3600)) => l,
+            _ = tx.closed() => return,
+        };
+        match link {
+            Ok(link) => match establish(&link, &sup, &spec).await {
+                Ok(est) => {
+                    tracing::info!(topic = %spec.topic, server = %spec.server, "listener re-established");
+                    delay = sup.opts.reconnect_min;
+                    current = Some(est);
+                    continue;
+                }
+                Err(e) => tracing::warn!(error = %e, "re-establishing listener failed"),
+            },
+            Err(e) if e.kind == TransportErrorKind::Closed => return,
+            Err(_) => {}
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(jitter(delay)) => {}
+            _ = tx.closed() => return,
+        }
+        delay = next_delay(delay, sup.opts.reconnect_max);
+    }
+}

@@ -1,0 +1,124 @@
+//! [`AmqpOptions`]: how to reach the broker and how to lay out queues.
+
+use std::time::Duration;
+
+/// The default broker address (RabbitMQ's stock `guest` user on the default vhost).
+pub const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// The environment variable that [`AmqpOptions::from_env`] reads the broker URL from.
+pub const ENV_ADDR: &str = "AMQP_ADDR";
+
+/// Options of an [`AmqpTransport`](crate::AmqpTransport), in the style of lapin's option
+/// structs: build from [`Default`] and override fields with struct-update syntax.
+///
+/// ```
+/// use sealrpc_amqp::AmqpOptions;
+/// let opts = AmqpOptions { durable: true, prefetch: 16, ..AmqpOptions::from_env() };
+/// assert_eq!(opts.control_exchange, "sealrpc");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct AmqpOptions {
+    /// Broker URL, `amqp://` or `amqps://` (`user:password@host:port/vhost`, vhost
+    /// percent-encoded: `%2f` is `/`). Shown in errors and logs with the password redacted.
+    pub url: String,
+    /// The control exchange (a topic exchange) that topic and server queues bind to.
+    pub control_exchange: String,
+    /// Durable exchanges and queues, persistent casts (survive a broker restart). When
+    /// false, topic and server queues are transient and auto-deleted with their last
+    /// consumer, so calls to a topic nobody serves fail fast with `NoListener`.
+    pub durable: bool,
+    /// Declare topic and server queues as quorum queues (only with `durable`).
+    pub quorum_queues: bool,
+    /// Consumer prefetch (`basic.qos`): unacknowledged deliveries per listener.
+    pub prefetch: u16,
+    /// AMQP heartbeat interval (whole seconds; zero disables heartbeats).
+    pub heartbeat: Duration,
+    /// How long a send waits for the broker's publisher confirm before `Timeout`.
+    pub confirm_timeout: Duration,
+    /// How long one connection attempt (TCP + AMQP handshake) may take.
+    pub connect_timeout: Duration,
+    /// First delay between reconnection attempts (doubled on each failure, with jitter).
+    pub reconnect_min: Duration,
+    /// Largest delay between reconnection attempts.
+    pub reconnect_max: Duration,
+    /// How long `send`, `listen` and `reply_inbox` wait for a lost connection to come back
+    /// before failing with `Unavailable` (retriable).
+    pub reconnect_wait: Duration,
+    /// Capacity of each [`Subscription`](sealrpc_core::transport::Subscription) channel.
+    pub queue_capacity: usize,
+    /// Largest payload accepted by `send` (checked before publishing: `TooLarge`).
+    pub max_message_size: usize,
+    /// Number of channels used to publish (each publishes one message at a time so that
+    /// returns and confirms are correlated exactly).
+    pub publisher_channels: usize,
+    /// Declare exchanges (needs `configure` permission on them). A restricted guest sets
+    /// this to false: exchanges are then only checked (passive declare) and must exist.
+    pub declare_exchanges: bool,
+    /// Connection name shown in the RabbitMQ management UI.
+    pub connection_name: Option<String>,
+}
+
+impl Default for AmqpOptions {
+    fn default() -> Self {
+        Self {
+            url: DEFAULT_URL.to_owned(),
+            control_exchange: "sealrpc".to_owned(),
+            durable: false,
+            quorum_queues: false,
+            prefetch: 64,
+            heartbeat: Duration::from_secs(10),
+            confirm_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(5),
+            reconnect_wait: Duration::from_secs(10),
+            queue_capacity: 1024,
+            max_message_size: 16 * 1024 * 1024,
+            publisher_channels: 4,
+            declare_exchanges: true,
+            connection_name: None,
+        }
+    }
+}
+
+impl AmqpOptions {
+    /// The defaults, with `url` taken from `AMQP_ADDR` when that is set and not empty.
+    pub fn from_env() -> Self {
+        let mut opts = Self::default();
+        if let Ok(url) = std::env::var(ENV_ADDR)
+            && !url.trim().is_empty()
+        {
+            opts.url = url.trim().to_owned();
+        }
+        opts
+    }
+
+    /// These options with another broker URL.
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.url = url.into();
+        self
+    }
+}
+
+impl std::fmt::Debug for AmqpOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpOptions")
+            .field("url", &crate::address::redact(&self.url))
+            .field("control_exchange", &self.control_exchange)
+            .field("durable", &self.durable)
+            .field("quorum_queues", &self.quorum_queues)
+            .field("prefetch", &self.prefetch)
+            .field("heartbeat", &self.heartbeat)
+            .field("confirm_timeout", &self.confirm_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("reconnect_min", &self.reconnect_min)
+            .field("reconnect_max", &self.reconnect_max)
+            .field("reconnect_wait", &self.reconnect_wait)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("max_message_size", &self.max_message_size)
+            .field("publisher_channels", &self.publisher_channels)
+            .field("declare_exchanges", &self.declare_exchanges)
+            .field("connection_name", &self.connection_name)
+            .finish()
+    }
+}

@@ -1,0 +1,183 @@
+//! Publishing: mandatory publishes on confirm-mode channels, one in flight per channel.
+//!
+//! Each publish waits for its publisher confirm. That is how an unroutable message is
+//! noticed (RabbitMQ sends `basic.return` before the `basic.ack` of a mandatory message
+//! that reached no queue), and keeping one publish in flight per channel makes the
+//! return/confirm pairing exact. Concurrency comes from a pool of channels.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel, Confirmation};
+use sealrpc_core::transport::{TransportError, TransportErrorKind};
+use tokio::sync::Mutex;
+
+use crate::connection::Link;
+use crate::error;
+
+/// What to publish.
+pub(crate) struct Publish<'a> {
+    pub(crate) exchange: &'a str,
+    pub(crate) routing_key: &'a str,
+    pub(crate) payload: &'a [u8],
+    pub(crate) properties: BasicProperties,
+    pub(crate) mandatory: bool,
+}
+
+/// How a publish ended when the broker confirmed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Routed {
+    /// Delivered to at least one queue (or to a fanout exchange).
+    Yes,
+    /// Returned as unroutable (`reply code`, `reply text`).
+    Returned(u16, String),
+}
+
+/// Why a publish failed; `poisoned` says the channel must not be reused.
+pub(crate) struct Failed {
+    pub(crate) error: TransportError,
+    pub(crate) reply_code: Option<u16>,
+    pub(crate) poisoned: bool,
+}
+
+/// Opens a confirm-mode channel.
+pub(crate) async fn confirm_channel(link: &Link) -> Result<Channel, TransportError> {
+    let ch = link
+        .conn
+        .create_channel()
+        .await
+        .map_err(|e| error::from_lapin(&e, "open channel"))?;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(|e| error::from_lapin(&e, "enable publisher confirms"))?;
+    Ok(ch)
+}
+
+/// Publishes `p` on `ch` and waits up to `timeout` for its confirm.
+pub(crate) async fn publish_confirmed(
+    ch: &Channel,
+    p: Publish<'_>,
+    timeout: Duration,
+) -> Result<Routed, Failed> {
+    let what = format!(
+        "publish to exchange {:?} key {:?}",
+        p.exchange, p.routing_key
+    );
+    let fail = |e: lapin::Error| Failed {
+        error: error::from_lapin(&e, &what),
+        reply_code: error::amqp_reply(&e).map(|r| r.0),
+        poisoned: true,
+    };
+    let confirm = ch
+        .basic_publish(
+            p.exchange.into(),
+            p.routing_key.into(),
+            BasicPublishOptions {
+                mandatory: p.mandatory,
+                immediate: false,
+            },
+            p.payload,
+            p.properties,
+        )
+        .await
+        .map_err(fail)?;
+    let confirmation = match tokio::time::timeout(timeout, confirm).await {
+        Err(_) => {
+            return Err(Failed {
+                error: TransportError::new(
+                    TransportErrorKind::Timeout,
+                    format!("{what}: no publisher confirm within {timeout:?}"),
+                ),
+                reply_code: None,
+                poisoned: true,
+            });
+        }
+        Ok(r) => r.map_err(fail)?,
+    };
+    match confirmation {
+        Confirmation::Ack(None) | Confirmation::NotRequested => Ok(Routed::Yes),
+        Confirmation::Ack(Some(ret)) => {
+            Ok(Routed::Returned(ret.reply_code, ret.reply_text.to_string()))
+        }
+        Confirmation::Nack(_) => Err(Failed {
+            error: TransportError::new(
+                TransportErrorKind::Other,
+                format!("{what}: the broker nacked the message (it could not take it)"),
+            ),
+            reply_code: None,
+            poisoned: false,
+        }),
+    }
+}
+
+struct Slot {
+    channel: Mutex<Option<(u64, Channel)>>,
+}
+
+/// A pool of confirm-mode channels, each publishing one message at a time.
+pub(crate) struct PublisherPool {
+    slots: Vec<Slot>,
+    next: AtomicUsize,
+}
+
+impl PublisherPool {
+    /// A pool of `n` (at least 1) channels, opened lazily.
+    pub(crate) fn new(n: usize) -> Self {
+        Self {
+            slots: (0..n.max(1))
+                .map(|_| Slot {
+                    channel: Mutex::new(None),
+                })
+                .collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// Publishes `p` on `link` through a free channel of the pool (or the next in turn).
+    pub(crate) async fn publish(
+        &self,
+        link: &Link,
+        p: Publish<'_>,
+        timeout: Duration,
+    ) -> Result<Routed, Failed> {
+        let n = self.slots.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let mut guard = None;
+        for i in 0..n {
+            if let Ok(g) = self.slots[(start + i) % n].channel.try_lock() {
+                guard = Some(g);
+                break;
+            }
+        }
+        let mut guard = match guard {
+            Some(g) => g,
+            None => self.slots[start].channel.lock().await,
+        };
+        let usable =
+            matches!(&*guard, Some((g, ch)) if *g == link.generation && ch.status().connected());
+        if !usable {
+            *guard = None;
+            let ch = confirm_channel(link).await.map_err(|error| Failed {
+                error,
+                reply_code: None,
+                poisoned: true,
+            })?;
+            *guard = Some((link.generation, ch));
+        }
+        let Some((_, ch)) = guard.as_ref() else {
+            return Err(Failed {
+                error: error::unavailable("no publisher channel"),
+                reply_code: None,
+                poisoned: true,
+            });
+        };
+        let res = publish_confirmed(ch, p, timeout).await;
+        if let Err(f) = &res
+            && f.poisoned
+        {
+            *guard = None;
+        }
+        res
+    }
+}

@@ -1,0 +1,256 @@
+//! [`AmqpTransport`]: the [`Transport`] implementation on RabbitMQ.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use lapin::BasicProperties;
+use sealrpc_core::transport::{
+    Address, ListenSpec, Outgoing, ReplyInbox, Subscription, Transport, TransportError,
+    TransportErrorKind,
+};
+use tokio::sync::mpsc;
+
+use crate::connection::Supervisor;
+use crate::consume;
+use crate::options::AmqpOptions;
+use crate::publish::{Failed, Publish, PublisherPool, Routed};
+use crate::reply::{Inboxes, ROUTE_PREFIX};
+use crate::topology::{self, DIRECT_REPLY_TO};
+
+struct Inner {
+    sup: Arc<Supervisor>,
+    publishers: PublisherPool,
+    inboxes: Arc<Inboxes>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.sup.close();
+    }
+}
+
+/// The RabbitMQ transport. Cheap to clone; clones share one connection. The connection
+/// closes when the last clone is dropped (or on [`AmqpTransport::close`]).
+///
+/// Semantics (see `docs/amqp.md`):
+/// * every publish is `mandatory` and waits for its publisher confirm, so a call or cast
+///   nobody consumes fails with `NoListener` (a fanout nobody listens to is not an error);
+///   `Outgoing::confirm` is therefore always honoured;
+/// * every publish carries the AMQP `user-id` of the connection's user (validated by
+///   RabbitMQ), which receivers see as `Delivery::broker_user`;
+/// * listener deliveries must be acknowledged (`Delivery::ack`); unacknowledged ones are
+///   redelivered after a connection loss (at-least-once);
+/// * on connection loss it reconnects with exponential backoff and jitter, re-declares
+///   the topology and resumes consumers into the same subscriptions.
+#[derive(Clone)]
+pub struct AmqpTransport {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AmqpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpTransport")
+            .field("url", &self.inner.sup.url)
+            .field("control_exchange", &self.inner.sup.opts.control_exchange)
+            .finish_non_exhaustive()
+    }
+}
+
+fn failed(to: &Address, f: Failed) -> TransportError {
+    // A missing exchange means nobody ever listened there.
+    if f.reply_code == Some(crate::error::NOT_FOUND) {
+        return TransportError::new(
+            TransportErrorKind::NoListener,
+            format!("{}: {}", to.dst(), f.error.message),
+        );
+    }
+    f.error
+}
+
+impl AmqpTransport {
+    /// Connects to the broker at `opts.url` (one attempt; errors name the address with
+    /// its password redacted) and declares the control exchange.
+    pub async fn connect(opts: AmqpOptions) -> Result<Self, TransportError> {
+        let sup = Supervisor::start(opts).await?;
+        let t = Self {
+            inner: Arc::new(Inner {
+                publishers: PublisherPool::new(sup.opts.publisher_channels),
+                inboxes: Arc::new(Inboxes::default()),
+                sup,
+            }),
+        };
+        if let Some(link) = t.inner.sup.current() {
+            let ch = link
+                .conn
+                .create_channel()
+                .await
+                .map_err(|e| crate::error::from_lapin(&e, "open channel"))?;
+            topology::declare_control(&ch, &t.inner.sup.opts).await?;
+            let _ = ch.close(200, "declared".into()).await;
+        }
+        Ok(t)
+    }
+
+    /// The options this transport was made with.
+    pub fn options(&self) -> &AmqpOptions {
+        &self.inner.sup.opts
+    }
+
+    /// The broker user this transport authenticates (and publishes) as.
+    pub fn user(&self) -> &str {
+        self.inner.sup.url.user()
+    }
+
+    /// True while connected to the broker.
+    pub fn is_connected(&self) -> bool {
+        self.inner.sup.current().is_some()
+    }
+
+    /// How many times the connection was established (1 until the first reconnect).
+    pub fn connection_generation(&self) -> u64 {
+        self.inner.sup.current().map_or(0, |l| l.generation)
+    }
+
+    /// Declares `topic`'s fanout exchange (`<topic>_fanout`), so that restricted guests
+    /// (which only check exchanges) can bind their fanout queues before any listener of
+    /// the topic with configure rights existed.
+    pub async fn declare_fanout(&self, topic: &str) -> Result<(), TransportError> {
+        let sup = &self.inner.sup;
+        let link = sup.wait_up(sup.opts.reconnect_wait).await?;
+        let ch = link
+            .conn
+            .create_channel()
+            .await
+            .map_err(|e| crate::error::from_lapin(&e, "open channel"))?;
+        topology::declare_fanout(&ch, &sup.opts, topic).await?;
+        let _ = ch.close(200, "declared".into()).await;
+        Ok(())
+    }
+
+    /// Closes the connection for every clone; later operations fail with `Closed`.
+    pub async fn close(&self) {
+        self.inner.sup.close();
+        let mut rx = self.inner.sup.subscribe();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+            while !matches!(
+                *rx.borrow_and_update(),
+                crate::connection::LinkState::Closed
+            ) {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+
+    fn properties(&self, msg: &Outgoing) -> BasicProperties {
+        let opts = &self.inner.sup.opts;
+        let persistent =
+            opts.durable && matches!(msg.to, Address::Topic(_) | Address::Server { .. });
+        let mut p = BasicProperties::default()
+            .with_user_id(self.user().into())
+            .with_delivery_mode(if persistent { 2 } else { 1 });
+        if let Some(exp) = msg.expiration {
+            p = p.with_expiration(exp.as_millis().max(1).to_string().into());
+        }
+        if msg.reply_to.is_some() {
+            p = p.with_reply_to(DIRECT_REPLY_TO.into());
+        }
+        p
+    }
+}
+
+#[async_trait]
+impl Transport for AmqpTransport {
+    async fn send(&self, msg: Outgoing) -> Result<(), TransportError> {
+        let sup = &self.inner.sup;
+        let opts = &sup.opts;
+        if msg.payload.len() > opts.max_message_size {
+            return Err(TransportError::new(
+                TransportErrorKind::TooLarge,
+                format!(
+                    "message of {} bytes to {} exceeds the {}-byte limit",
+                    msg.payload.len(),
+                    msg.to.dst(),
+                    opts.max_message_size
+                ),
+            ));
+        }
+        if let Address::Reply(r) = &msg.to
+            && !r.starts_with(DIRECT_REPLY_TO)
+        {
+            return Err(TransportError::new(
+                TransportErrorKind::NoListener,
+                format!("{r:?} is not a direct reply-to route"),
+            ));
+        }
+        let (exchange, routing_key) = topology::route(&opts.control_exchange, &msg.to);
+        let p = Publish {
+            exchange: &exchange,
+            routing_key: &routing_key,
+            payload: &msg.payload,
+            properties: self.properties(&msg),
+            // RabbitMQ returns every mandatory direct reply-to publish as NO_ROUTE even when
+            // delivered, so replies are not mandatory (a reply to a vanished caller is dropped).
+            mandatory: !matches!(msg.to, Address::Reply(_)),
+        };
+        let res = match &msg.reply_to {
+            Some(route) => {
+                let inbox = route
+                    .starts_with(ROUTE_PREFIX)
+                    .then(|| self.inner.inboxes.get(route))
+                    .flatten()
+                    .ok_or_else(|| {
+                        TransportError::new(
+                            TransportErrorKind::Other,
+                            format!(
+                                "reply_to {route:?} is not an open reply inbox of this transport"
+                            ),
+                        )
+                    })?;
+                inbox
+                    .publish(p, opts.reconnect_wait, opts.confirm_timeout)
+                    .await
+            }
+            None => {
+                let link = sup.wait_up(opts.reconnect_wait).await?;
+                self.inner
+                    .publishers
+                    .publish(&link, p, opts.confirm_timeout)
+                    .await
+            }
+        };
+        match res {
+            Ok(Routed::Yes) => Ok(()),
+            Ok(Routed::Returned(..)) if matches!(msg.to, Address::Fanout(_)) => Ok(()),
+            Ok(Routed::Returned(code, text)) => Err(TransportError::new(
+                TransportErrorKind::NoListener,
+                format!("{}: returned by the broker ({code} {text})", msg.to.dst()),
+            )),
+            Err(f)
+                if matches!(msg.to, Address::Fanout(_))
+                    && f.reply_code == Some(crate::error::NOT_FOUND) =>
+            {
+                Ok(())
+            }
+            Err(f) => Err(failed(&msg.to, f)),
+        }
+    }
+
+    async fn listen(&self, spec: &ListenSpec) -> Result<Subscription, TransportError> {
+        let sup = self.inner.sup.clone();
+        let link = sup.wait_up(sup.opts.reconnect_wait).await?;
+        let est = consume::establish(&link, &sup, spec).await?;
+        let (tx, rx) = mpsc::channel(sup.opts.queue_capacity.max(1));
+        tokio::spawn(consume::run(sup, spec.clone(), est, tx));
+        Ok(rx)
+    }
+
+    async fn reply_inbox(&self) -> Result<ReplyInbox, TransportError> {
+        let sup = self.inner.sup.clone();
+        let link = sup.wait_up(sup.opts.reconnect_wait).await?;
+        let (route, deliveries) = self.inner.inboxes.open(sup, &link).await?;
+        Ok(ReplyInbox { route, deliveries })
+    }
+}

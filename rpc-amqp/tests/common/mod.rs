@@ -1,0 +1,69 @@
+//! Helpers shared by the broker tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use sealrpc_amqp::{AmqpOptions, AmqpTransport};
+use sealrpc_core::transport::{Address, Delivery, Outgoing, Subscription};
+
+/// A unique name: `prefix-<hex>`.
+pub fn uniq(prefix: &str) -> String {
+    let mut b = [0u8; 6];
+    getrandom::fill(&mut b).unwrap();
+    format!("{prefix}-{}", hex::encode(b))
+}
+
+/// Options from `AMQP_ADDR` (or the default URL).
+pub fn opts() -> AmqpOptions {
+    AmqpOptions::from_env()
+}
+
+/// Waits for the broker, then connects.
+pub async fn connect(opts: AmqpOptions) -> AmqpTransport {
+    sealrpc_amqp::wait_for_broker(&opts.url, Duration::from_secs(30))
+        .await
+        .expect("broker up");
+    AmqpTransport::connect(opts).await.expect("connect")
+}
+
+/// A message to `to`.
+pub fn msg(to: Address, payload: impl Into<Bytes>) -> Outgoing {
+    Outgoing {
+        to,
+        payload: payload.into(),
+        reply_to: None,
+        expiration: None,
+        confirm: false,
+    }
+}
+
+/// The next delivery within `secs` seconds.
+pub async fn recv(sub: &mut Subscription, secs: u64) -> Option<Delivery> {
+    tokio::time::timeout(Duration::from_secs(secs), sub.recv())
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Deletes queues and exchanges with a raw lapin connection as the default user.
+pub async fn cleanup(queues: &[String], exchanges: &[String]) {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let conn = lapin::Connection::connect(&opts().url, lapin::ConnectionProperties::default())
+        .await
+        .expect("connect for cleanup");
+    for q in queues {
+        let ch = conn.create_channel().await.unwrap();
+        let _ = ch
+            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+            .await;
+    }
+    for x in exchanges {
+        let ch = conn.create_channel().await.unwrap();
+        let _ = ch
+            .exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())
+            .await;
+    }
+    let _ = conn.close(200, "cleanup".into()).await;
+}

@@ -1,0 +1,209 @@
+//! Sending calls and casts: version cap, deadline, header, body, seal and sign, send, and
+//! (for calls) waiting for the matching reply.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::Instrument;
+
+use super::service::{CallRequest, CallResponse};
+use super::{Inner, reply};
+use crate::error::Error;
+use crate::security::{Outbound, now_ms};
+use crate::transport::{Outgoing, TransportError, TransportErrorKind};
+use crate::wire::{Header, Kind, MessageId, RequestBody};
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// The time the call may take: its timeout, cut short by the context's deadline.
+fn effective_timeout(timeout: Duration, deadline: Option<SystemTime>) -> Result<Duration, Error> {
+    match deadline {
+        None => Ok(timeout),
+        Some(d) => match d.duration_since(SystemTime::now()) {
+            Ok(left) if !left.is_zero() => Ok(timeout.min(left)),
+            _ => Err(Error::Timeout(Duration::ZERO)),
+        },
+    }
+}
+
+impl Inner {
+    fn check_cap(&self, req: &CallRequest) -> Result<(), Error> {
+        match self.options.version_cap {
+            Some(cap) if !cap.can_serve(req.target.version) => Err(Error::VersionCap {
+                requested: req.target.version,
+                cap,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn permit(&self, timeout: Duration) -> Result<OwnedSemaphorePermit, Error> {
+        let permits = Arc::clone(&self.permits);
+        if self.options.fail_when_full {
+            return permits.try_acquire_owned().map_err(|_| {
+                Error::Transport(TransportError::new(
+                    TransportErrorKind::Unavailable,
+                    format!(
+                        "{} calls already in flight on this client",
+                        self.options.max_in_flight
+                    ),
+                ))
+            });
+        }
+        match tokio::time::timeout(timeout, permits.acquire_owned()).await {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(_)) => Err(Error::Shutdown),
+            Err(_) => Err(Error::Timeout(timeout)),
+        }
+    }
+
+    fn envelope(
+        &self,
+        req: &CallRequest,
+        kind: Kind,
+        id: MessageId,
+        ttl: Option<Duration>,
+    ) -> Result<Vec<u8>, Error> {
+        let header = Header {
+            id,
+            kind,
+            ts: now_ms(),
+            ttl: ttl.map(millis),
+            src: String::new(),
+            dst: req.target.address().dst(),
+            corr: None,
+            reply: (kind == Kind::Call).then(|| self.route.clone()),
+            seal: None,
+        };
+        let body = RequestBody::encode(
+            &req.method,
+            req.target.version,
+            req.target.namespace.as_deref(),
+            req.args.bytes(),
+            req.ctx.bytes(),
+        );
+        self.security.seal_and_sign(Outbound {
+            header,
+            body,
+            peer: req.target.effective_peer(),
+            carries_secret: req.carries_secret(),
+        })
+    }
+}
+
+/// Sends a call and waits for its reply.
+pub(crate) async fn call(inner: &Arc<Inner>, req: CallRequest) -> Result<CallResponse, Error> {
+    let id = MessageId::random();
+    let span = tracing::debug_span!(
+        "rpc.call",
+        request_id = %req.request_id,
+        method = %req.method,
+        target = %req.target.address().dst(),
+        msg_id = %id,
+    );
+    async move {
+        let result = call_inner(inner, &req, id).await;
+        match &result {
+            Ok(_) => tracing::debug!("reply received"),
+            Err(e) => tracing::debug!(code = %e.code(), error = %e, "call failed"),
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+async fn call_inner(
+    inner: &Arc<Inner>,
+    req: &CallRequest,
+    id: MessageId,
+) -> Result<CallResponse, Error> {
+    if req.target.fanout {
+        return Err(Error::Invalid(
+            "a fanout target cannot be called; cast to it".into(),
+        ));
+    }
+    inner.check_cap(req)?;
+    let timeout = req.timeout.unwrap_or(inner.options.default_timeout);
+    let timeout = effective_timeout(timeout, req.deadline)?;
+    let started = Instant::now();
+
+    let _permit = inner.permit(timeout).await?;
+    // Time spent waiting for a slot counts: the server sees only what is left.
+    let ttl = timeout.saturating_sub(started.elapsed());
+    if ttl.is_zero() {
+        return Err(Error::Timeout(timeout));
+    }
+    let payload = inner.envelope(req, Kind::Call, id, Some(ttl))?;
+    let (_guard, rx) = inner
+        .pending
+        .register(id, req.target.effective_peer())
+        .ok_or(Error::Shutdown)?;
+    let send = inner.transport.send(Outgoing {
+        to: req.target.address(),
+        payload: Bytes::from(payload),
+        reply_to: Some(inner.route.clone()),
+        expiration: Some(ttl),
+        confirm: false,
+    });
+    // The send counts against the timeout too: a full queue (a server that stopped
+    // reading) or a transport waiting for a lost connection must not hold the call past it.
+    let left = timeout.saturating_sub(started.elapsed());
+    match tokio::time::timeout(left, send).await {
+        Ok(sent) => sent?,
+        Err(_) => return Err(Error::Timeout(timeout)),
+    }
+    let left = timeout.saturating_sub(started.elapsed());
+    match tokio::time::timeout(left, rx).await {
+        Ok(Ok(body)) => reply::into_result(&req.method, body).map(CallResponse::new),
+        Ok(Err(_)) => Err(Error::Shutdown),
+        Err(_) => Err(Error::Timeout(timeout)),
+    }
+}
+
+/// Sends a cast (or, to a fanout target, a fanout) and returns once the transport holds it.
+pub(crate) async fn cast(inner: &Arc<Inner>, req: CallRequest) -> Result<(), Error> {
+    let id = MessageId::random();
+    let kind = if req.target.fanout {
+        Kind::Fanout
+    } else {
+        Kind::Cast
+    };
+    let span = tracing::debug_span!(
+        "rpc.cast",
+        request_id = %req.request_id,
+        method = %req.method,
+        target = %req.target.address().dst(),
+        msg_id = %id,
+    );
+    async move {
+        inner.check_cap(&req)?;
+        // A cast expires only when asked to: an explicit timeout or the context's deadline.
+        let ttl = match (req.timeout, req.deadline) {
+            (None, None) => None,
+            (t, d) => Some(effective_timeout(t.unwrap_or(Duration::MAX), d)?),
+        };
+        let payload = inner.envelope(&req, kind, id, ttl)?;
+        let result = inner
+            .transport
+            .send(Outgoing {
+                to: req.target.address(),
+                payload: Bytes::from(payload),
+                reply_to: None,
+                expiration: ttl,
+                confirm: true,
+            })
+            .await
+            .map_err(Error::from);
+        if let Err(e) = &result {
+            tracing::debug!(code = %e.code(), "cast failed");
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}

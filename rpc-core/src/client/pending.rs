@@ -1,0 +1,113 @@
+//! The table of calls awaiting a reply, keyed by message id.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::oneshot;
+
+use crate::principal::Principal;
+use crate::security::Peer;
+use crate::wire::{MessageId, ReplyBody};
+
+#[derive(Debug)]
+struct Entry {
+    peer: Peer,
+    tx: oneshot::Sender<ReplyBody>,
+}
+
+/// Calls awaiting a reply. Its size is bounded by the client's in-flight semaphore.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    map: Mutex<HashMap<MessageId, Entry>>,
+    closed: AtomicBool,
+}
+
+/// Removes its entry when dropped: on reply, timeout, error or cancellation alike.
+#[derive(Debug)]
+pub(crate) struct PendingGuard {
+    pending: Arc<Pending>,
+    id: MessageId,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        self.pending.lock().remove(&self.id);
+    }
+}
+
+/// Whether a reply proven to come from `principal` may answer a call made to `peer`.
+///
+/// An unauthenticated reply (`None`) got past the security pipeline only because policy
+/// allows unauthenticated input, so it is accepted here too.
+pub(crate) fn may_answer(peer: &Peer, principal: Option<&Principal>) -> bool {
+    match principal {
+        None => true,
+        Some(p) => match peer {
+            Peer::Guest(g) => p.guest_id() == Some(g.as_str()),
+            Peer::ControlPlane => p.is_control_plane(),
+            Peer::Guests => p.guest_id().is_some(),
+        },
+    }
+}
+
+impl Pending {
+    fn lock(&self) -> MutexGuard<'_, HashMap<MessageId, Entry>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a call; `None` once the reply inbox has closed.
+    pub(crate) fn register(
+        self: &Arc<Self>,
+        id: MessageId,
+        peer: Peer,
+    ) -> Option<(PendingGuard, oneshot::Receiver<ReplyBody>)> {
+        let (tx, rx) = oneshot::channel();
+        let mut map = self.lock();
+        if self.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        map.insert(id, Entry { peer, tx });
+        drop(map);
+        Some((
+            PendingGuard {
+                pending: Arc::clone(self),
+                id,
+            },
+            rx,
+        ))
+    }
+
+    /// Hands `body` to the call `corr` if it is pending and `principal` may answer it.
+    /// A reply from the wrong principal leaves the call waiting for the right one.
+    pub(crate) fn complete(
+        &self,
+        corr: MessageId,
+        principal: Option<&Principal>,
+        body: ReplyBody,
+    ) -> bool {
+        let mut map = self.lock();
+        let allowed = map
+            .get(&corr)
+            .is_some_and(|e| may_answer(&e.peer, principal));
+        if !allowed {
+            return false;
+        }
+        match map.remove(&corr) {
+            Some(entry) => entry.tx.send(body).is_ok(),
+            None => false,
+        }
+    }
+
+    /// The inbox closed: fail every pending call and refuse new ones.
+    pub(crate) fn close(&self) {
+        let mut map = self.lock();
+        self.closed.store(true, Ordering::Release);
+        map.clear();
+    }
+
+    /// Calls pending now.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+}

@@ -1,0 +1,142 @@
+//! The client as a tower service: [`CallRequest`] in, [`CallResponse`] out.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Client, call};
+use crate::context::{Context, EncodedContext};
+use crate::error::Error;
+use crate::payload::{Encoded, decode_value, encode_args};
+use crate::target::Target;
+
+/// One call, encoded and ready to send (arguments and context are encoded up front, so a
+/// request can be cloned and retried by tower layers cheaply).
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    pub(crate) target: Target,
+    pub(crate) method: String,
+    pub(crate) args: Encoded,
+    pub(crate) ctx: EncodedContext,
+    pub(crate) request_id: String,
+    pub(crate) deadline: Option<SystemTime>,
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl CallRequest {
+    /// A call of `method` on `target` with `args` (a struct or map; `()` for none).
+    pub fn new<A: Serialize + ?Sized>(
+        ctx: &Context,
+        target: &Target,
+        method: impl Into<String>,
+        args: &A,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            target: target.clone(),
+            method: method.into(),
+            args: encode_args(args)?,
+            ctx: ctx.encode(),
+            request_id: ctx.request_id().to_owned(),
+            deadline: ctx.deadline(),
+            timeout: None,
+        })
+    }
+
+    /// Overrides the client's default timeout for this call.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The method.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The context's request id.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// True when the arguments or the context hold a `Secret` (the call must be sealed).
+    pub fn carries_secret(&self) -> bool {
+        self.args.carries_secret() || self.ctx.carries_secret()
+    }
+}
+
+/// A successful call's result, still encoded.
+#[derive(Debug, Clone)]
+pub struct CallResponse {
+    result: Bytes,
+}
+
+impl CallResponse {
+    pub(crate) fn new(result: Bytes) -> Self {
+        Self { result }
+    }
+
+    /// Decodes the result as `R`.
+    pub fn decode<R: DeserializeOwned>(&self) -> Result<R, Error> {
+        Ok(decode_value(&self.result, "result")?)
+    }
+
+    /// The encoded (MessagePack) result.
+    pub fn raw(&self) -> &Bytes {
+        &self.result
+    }
+}
+
+/// A [`Client`] as a `tower::Service<CallRequest>`; clone it freely.
+///
+/// ```no_run
+/// # async fn demo(client: sealrpc_core::Client) -> Result<(), tower::BoxError> {
+/// use std::collections::BTreeMap;
+/// use std::time::Duration;
+/// use sealrpc_core::{CallRequest, Context, Target};
+/// use tower::{Service, ServiceBuilder, ServiceExt};
+///
+/// let mut svc = ServiceBuilder::new()
+///     .timeout(Duration::from_secs(2))
+///     .service(client.service());
+/// let args: BTreeMap<&str, i64> = [("a", 1), ("b", 2)].into();
+/// let req = CallRequest::new(&Context::new(), &Target::new("calc"), "add", &args)?;
+/// let sum: i64 = svc.ready().await?.call(req).await?.decode()?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientService {
+    client: Client,
+}
+
+impl ClientService {
+    pub(crate) fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+impl tower::Service<CallRequest> for ClientService {
+    type Response = CallResponse;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<CallResponse, Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), Error>> {
+        // Back-pressure is applied per call by the in-flight table (bounded by the timeout).
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: CallRequest) -> Self::Future {
+        let inner = std::sync::Arc::clone(&self.client.inner);
+        Box::pin(async move { call::call(&inner, req).await })
+    }
+}

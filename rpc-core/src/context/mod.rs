@@ -1,0 +1,277 @@
+//! The request [`Context`]: request and correlation ids, deadline, the caller's
+//! authenticated principal, and custom entries (plain or secret) that travel with a call.
+
+mod wire;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use zeroize::Zeroize;
+
+use crate::error::Error;
+use crate::payload::{decode_value, encode_value};
+use crate::principal::Principal;
+use crate::secret::Secret;
+
+pub use wire::EncodedContext;
+
+/// What travels with a request besides its arguments.
+///
+/// The `principal` is never taken from the wire: the receiver fills it from what the
+/// security pipeline proved, overwriting anything a sender wrote. Custom entries are stored
+/// encoded; secret entries are stored in [`Secret`] buffers (zeroized on drop), are shown
+/// as `[REDACTED]` by `Debug`, and make the message refuse to travel unsealed.
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) request_id: String,
+    pub(crate) global_request_id: Option<String>,
+    pub(crate) correlation_ids: Vec<String>,
+    pub(crate) deadline: Option<SystemTime>,
+    pub(crate) principal: Option<Principal>,
+    pub(crate) custom: BTreeMap<String, Bytes>,
+    pub(crate) secrets: BTreeMap<String, Secret<Vec<u8>>>,
+}
+
+/// A fresh request id, `req-` and 32 hex digits.
+pub fn new_request_id() -> String {
+    format!("req-{}", crate::wire::MessageId::random().to_hex())
+}
+
+impl Context {
+    /// An empty context with a fresh request id.
+    pub fn new() -> Self {
+        Self {
+            request_id: new_request_id(),
+            ..Self::empty()
+        }
+    }
+
+    /// No request id yet (decoding fills or generates it).
+    pub(crate) fn empty() -> Self {
+        Self {
+            request_id: String::new(),
+            global_request_id: None,
+            correlation_ids: Vec::new(),
+            deadline: None,
+            principal: None,
+            custom: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+        }
+    }
+
+    /// A context for a call made while serving `self`: a fresh request id, the same global
+    /// request id (this request's id if there was none), this request id appended to the
+    /// correlation ids, the same deadline and entries. The principal is not carried over.
+    pub fn child(&self) -> Self {
+        let mut correlation_ids = self.correlation_ids.clone();
+        correlation_ids.push(self.request_id.clone());
+        Self {
+            request_id: new_request_id(),
+            global_request_id: Some(
+                self.global_request_id
+                    .clone()
+                    .unwrap_or_else(|| self.request_id.clone()),
+            ),
+            correlation_ids,
+            deadline: self.deadline,
+            principal: None,
+            custom: self.custom.clone(),
+            secrets: self.secrets.clone(),
+        }
+    }
+
+    /// Sets the request id.
+    pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_id = id.into();
+        self
+    }
+
+    /// The request id (generated when none was given).
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// Sets the global request id (the id of the whole user request across services).
+    pub fn with_global_request_id(mut self, id: impl Into<String>) -> Self {
+        self.global_request_id = Some(id.into());
+        self
+    }
+
+    /// The global request id.
+    pub fn global_request_id(&self) -> Option<&str> {
+        self.global_request_id.as_deref()
+    }
+
+    /// Appends a correlation id.
+    pub fn with_correlation_id(mut self, id: impl Into<String>) -> Self {
+        self.correlation_ids.push(id.into());
+        self
+    }
+
+    /// The correlation ids, oldest first.
+    pub fn correlation_ids(&self) -> &[String] {
+        &self.correlation_ids
+    }
+
+    /// Sets a deadline: calls made with this context time out by then at the latest.
+    pub fn with_deadline(mut self, deadline: SystemTime) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Sets a deadline `after` from now.
+    pub fn with_timeout(self, after: Duration) -> Self {
+        self.with_deadline(SystemTime::now() + after)
+    }
+
+    /// The deadline: set by the caller, or on the receiving side the request's `ts + ttl`.
+    pub fn deadline(&self) -> Option<SystemTime> {
+        self.deadline
+    }
+
+    /// The time left before the deadline (`Some(ZERO)` once it has passed).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline.map(|d| {
+            d.duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        })
+    }
+
+    /// True when a deadline is set and has passed.
+    pub fn is_expired(&self) -> bool {
+        self.deadline.is_some_and(|d| SystemTime::now() > d)
+    }
+
+    /// The caller's authenticated principal, on the receiving side; `None` when the message
+    /// was not authenticated (as policy allowed) and always `None` on the sending side.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_ref()
+    }
+
+    pub(crate) fn set_principal(&mut self, principal: Option<Principal>) {
+        self.principal = principal;
+    }
+
+    /// Adds a custom entry (any serde value). A value that holds a [`Secret`] is stored as
+    /// a secret entry.
+    pub fn insert<T: Serialize + ?Sized>(
+        &mut self,
+        name: impl Into<String>,
+        value: &T,
+    ) -> Result<(), Error> {
+        let name = name.into();
+        let enc = encode_value(value, "context entry")?;
+        if enc.carries_secret() {
+            self.custom.remove(&name);
+            self.secrets.insert(name, Secret::new(enc.into_bytes()));
+        } else {
+            self.secrets.remove(&name);
+            self.custom.insert(name, Bytes::from(enc.into_bytes()));
+        }
+        Ok(())
+    }
+
+    /// Builder form of [`Context::insert`].
+    pub fn with<T: Serialize + ?Sized>(
+        mut self,
+        name: impl Into<String>,
+        value: &T,
+    ) -> Result<Self, Error> {
+        self.insert(name, value)?;
+        Ok(self)
+    }
+
+    /// Reads a custom entry as `T`: `Ok(None)` when absent.
+    pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, Error> {
+        match self.custom.get(name) {
+            None => Ok(None),
+            Some(raw) => Ok(Some(decode_value(raw, "context entry")?)),
+        }
+    }
+
+    /// Adds a secret entry: it travels only sealed, and is never printed.
+    pub fn insert_secret<T: Serialize + Zeroize>(
+        &mut self,
+        name: impl Into<String>,
+        value: &Secret<T>,
+    ) -> Result<(), Error> {
+        let name = name.into();
+        let enc = encode_value(value.expose(), "secret context entry")?;
+        self.custom.remove(&name);
+        self.secrets.insert(name, Secret::new(enc.into_bytes()));
+        Ok(())
+    }
+
+    /// Reads a secret entry as `Secret<T>`: `Ok(None)` when absent.
+    pub fn secret<T: DeserializeOwned + Zeroize>(
+        &self,
+        name: &str,
+    ) -> Result<Option<Secret<T>>, Error> {
+        match self.secrets.get(name) {
+            None => Ok(None),
+            Some(raw) => Ok(Some(Secret::new(decode_value(
+                raw.expose(),
+                "secret context entry",
+            )?))),
+        }
+    }
+
+    /// Removes an entry (plain or secret); true when there was one.
+    pub fn remove(&mut self, name: &str) -> bool {
+        self.custom.remove(name).is_some() | self.secrets.remove(name).is_some()
+    }
+
+    /// The names of the plain custom entries.
+    pub fn entry_names(&self) -> impl Iterator<Item = &str> {
+        self.custom.keys().map(String::as_str)
+    }
+
+    /// The names of the secret entries.
+    pub fn secret_names(&self) -> impl Iterator<Item = &str> {
+        self.secrets.keys().map(String::as_str)
+    }
+
+    /// True when the context holds a secret entry (it must then travel sealed).
+    pub fn carries_secret(&self) -> bool {
+        !self.secrets.is_empty()
+    }
+}
+
+impl Default for Context {
+    /// Same as [`Context::new`]: a fresh request id.
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Plain(&'static str);
+        impl fmt::Debug for Plain {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        struct Names<'a, V>(&'a BTreeMap<String, V>, &'static str);
+        impl<V> fmt::Debug for Names<'_, V> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_map()
+                    .entries(self.0.keys().map(|k| (k, Plain(self.1))))
+                    .finish()
+            }
+        }
+        f.debug_struct("Context")
+            .field("request_id", &self.request_id)
+            .field("global_request_id", &self.global_request_id)
+            .field("correlation_ids", &self.correlation_ids)
+            .field("deadline", &self.deadline)
+            .field("principal", &self.principal)
+            .field("custom", &Names(&self.custom, "<encoded>"))
+            .field("secret", &Names(&self.secrets, "[REDACTED]"))
+            .finish()
+    }
+}

@@ -1,0 +1,37 @@
+//! # sealrpc-core
+//!
+//! A transport-agnostic RPC layer (call, cast, fanout, targets, versions, deadlines,
+//! context) whose every message can be signed and sealed through hooks that a consumer
+//! registers (see [`security`]). The wire format is in [`wire`] and, normatively, in
+//! `docs/wire-format.md`.
+#![forbid(unsafe_code)]
+
+pub use bytes;
+
+pub mod client;
+pub mod context;
+pub mod error;
+pub mod payload;
+pub mod principal;
+pub mod rand;
+pub mod secret;
+pub mod security;
+pub mod server;
+pub mod target;
+pub mod transport;
+pub mod version;
+pub mod wire;
+
+pub use client::{CallRequest, CallResponse, Client, ClientBuilder, ClientService, Prepared};
+pub use context::Context;
+pub use error::{Error, ErrorCode};
+pub use principal::Principal;
+pub use secret::Secret;
+pub use security::{Peer, Security, SecurityConfig};
+pub use server::{
+    Access, Caller, HandlerError, IncomingRequest, Method, Server, ServerBuilder, ServerHandle,
+};
+pub use target::Target;
+pub use transport::memory::MemoryTransport;
+pub use transport::{Address, Transport};
+pub use version::Version;

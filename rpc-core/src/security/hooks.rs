@@ -1,0 +1,115 @@
+//! The security hooks a consumer registers: small traits, in the style of rustls' crypto
+//! provider. `sealrpc-signers` implements them with ed25519 and XChaCha20-Poly1305; an HSM,
+//! a KMS or another key distribution can implement them too.
+//!
+//! rpc-core owns the *rules* (what a key id proves, which direction a key may travel, the
+//! check order); the hooks own key material and primitives.
+
+use std::fmt::Debug;
+
+use crate::principal::Principal;
+use crate::wire::KeyId;
+
+/// Why a key operation failed. Deliberately coarse: a failed verification or decryption
+/// says nothing more than that it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// No such key is known here (or the receiver may not hold it).
+    #[error("unknown key")]
+    UnknownKey,
+    /// The key's principal has been revoked.
+    #[error("revoked key")]
+    Revoked,
+    /// The key's epoch is older than the current one and past the grace window.
+    #[error("stale key epoch")]
+    Stale,
+    /// A signature did not verify (or was not of the algorithm's size).
+    #[error("bad signature")]
+    BadSignature,
+    /// The AEAD did not open (wrong key, tampered header or body).
+    #[error("cannot open sealed body")]
+    OpenFailed,
+    /// The key or key material is unusable.
+    #[error("key unavailable")]
+    Unavailable,
+}
+
+/// Signs outgoing envelopes.
+pub trait Signer: Send + Sync + Debug {
+    /// The signing key's id, `sig/<principal>/<epoch>`.
+    fn key_id(&self) -> KeyId;
+    /// The algorithm id written into the signature item, e.g. `ed25519-sha256`.
+    fn algorithm(&self) -> &'static str;
+    /// Signs the signature input (see [`crate::wire::signature_input`]).
+    fn sign(&self, input: &[u8]) -> Result<Vec<u8>, KeyError>;
+    /// Signs and names the key used, from one snapshot: a signer that rotates overrides
+    /// this so that a rotation between the two calls cannot mislabel a signature.
+    fn sign_with_id(&self, input: &[u8]) -> Result<(KeyId, Vec<u8>), KeyError> {
+        Ok((self.key_id(), self.sign(input)?))
+    }
+}
+
+/// Verifies signature items of one algorithm.
+pub trait Verifier: Send + Sync + Debug {
+    /// The algorithm id this verifier knows; items of other algorithms are skipped.
+    fn algorithm(&self) -> &'static str;
+    /// Verifies `signature` over `input` with the public key named by `key_id`, refusing
+    /// unknown, revoked and stale keys. Must use strict verification.
+    fn verify(&self, key_id: &KeyId, input: &[u8], signature: &[u8]) -> Result<(), KeyError>;
+}
+
+/// Seals bodies (XChaCha20-Poly1305 in `sealrpc-signers`).
+pub trait Sealer: Send + Sync + Debug {
+    /// Encrypts `plaintext` under the key named by `key_id` with `aad` as associated data,
+    /// returning ciphertext || tag.
+    fn seal(
+        &self,
+        key_id: &KeyId,
+        nonce: &[u8; 24],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, KeyError>;
+}
+
+/// Opens sealed bodies.
+pub trait Opener: Send + Sync + Debug {
+    /// Decrypts ciphertext || tag under the key named by `key_id`, `aad` as associated data.
+    fn open(
+        &self,
+        key_id: &KeyId,
+        nonce: &[u8; 24],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>, KeyError>;
+}
+
+/// Whom a sealed message is for; decides the sealing key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Peer {
+    /// Any control-plane service (k1 from the control plane, k3 from a guest).
+    ControlPlane,
+    /// One guest instance (k2 from the control plane).
+    Guest(String),
+    /// Every guest: fanout (kb).
+    Guests,
+}
+
+/// Resolves which keys this node uses and whether a key id is currently acceptable.
+pub trait KeyResolver: Send + Sync + Debug {
+    /// This node's principal (`control:<service>` or `guest:<id>`).
+    fn me(&self) -> Principal;
+    /// The key id (current epoch) that seals a message from this node to `peer`, if this
+    /// node holds one.
+    fn seal_key_for(&self, peer: &Peer) -> Option<KeyId>;
+    /// Whether `key_id` is known and currently acceptable: not revoked, and of the current
+    /// epoch or the previous one within its grace window.
+    fn check_key(&self, key_id: &KeyId) -> Result<(), KeyError>;
+    /// Why [`Self::seal_key_for`] holds no key for `peer` (e.g. `Revoked` for a revoked
+    /// guest); the send fails with this error when policy requires a seal. Default:
+    /// `UnknownKey`.
+    fn no_seal_key(&self, peer: &Peer) -> KeyError {
+        let _ = peer;
+        KeyError::UnknownKey
+    }
+}

@@ -1,0 +1,353 @@
+//! The receive pipeline. Its order decides which error is reported and keeps rejection
+//! cheap: size -> envelope -> `v` -> signatures -> header -> direction/principal/`dst` ->
+//! policy -> replay/expiry -> open -> body.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use super::Security;
+use super::hooks::KeyError;
+use super::policy::{Auth, Mode, PeerClass};
+use super::reject::RejectReason;
+use crate::principal::Principal;
+use crate::wire::{
+    CodecError, EnvelopeRef, Header, KeyId, Kind, ReplyBody, RequestBody, Role, signature_input,
+};
+
+/// A message that passed every check.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// The header, as decoded from the exact bytes received.
+    pub header: Header,
+    /// The decoded body.
+    pub body: AdmittedBody,
+    /// The authenticated principal: the signer, or what a pairwise seal proves
+    /// (`guest:<id>` for k3, `control` for k1/k2). `None` when nothing was proven.
+    pub principal: Option<Principal>,
+    /// A known signature verified.
+    pub signed: bool,
+    /// The body was sealed (and opened).
+    pub sealed: bool,
+}
+
+/// The body of an admitted message.
+#[derive(Debug, Clone)]
+pub enum AdmittedBody {
+    /// Call, cast or fanout.
+    Request(RequestBody),
+    /// Reply.
+    Reply(ReplyBody),
+}
+
+/// A message that did not pass, with the header when it could be decoded (so that a call
+/// can get a coarse error reply).
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    /// Why.
+    pub reason: RejectReason,
+    /// The header, when it decoded; never trusted beyond addressing an error reply.
+    pub header: Option<Box<Header>>,
+}
+
+fn codec_reason(e: &CodecError) -> RejectReason {
+    match e {
+        CodecError::TooLarge { .. } => RejectReason::Oversized,
+        CodecError::UnsupportedEnvelope(_) => RejectReason::UnsupportedEnvelope,
+        _ => RejectReason::Malformed,
+    }
+}
+
+fn key_reason(e: KeyError) -> RejectReason {
+    match e {
+        KeyError::Revoked => RejectReason::RevokedKey,
+        KeyError::Stale => RejectReason::StaleKey,
+        KeyError::BadSignature => RejectReason::BadSignature,
+        KeyError::OpenFailed => RejectReason::OpenFailed,
+        _ => RejectReason::UnknownKey,
+    }
+}
+
+/// Whether a node that is `me` may open a seal under `key`: the control plane opens k1 and
+/// k3; guest g opens only k2 of g and kb of the guests. Anything else is a reflection or a
+/// message for someone else.
+fn may_open(me: &Principal, key: &KeyId) -> bool {
+    let owner = key.principal();
+    if me.is_control_plane() {
+        match key.role() {
+            Role::K1 => *owner == Principal::control(),
+            Role::K3 => owner.guest_id().is_some(),
+            _ => false,
+        }
+    } else if me.guest_id().is_some() {
+        match key.role() {
+            Role::K2 => owner == me,
+            Role::Kb => *owner == Principal::guests(),
+            _ => false,
+        }
+    } else {
+        false
+    }
+}
+
+/// What a seal key proves once it opens: k3 of g proves g; k1 and k2 prove only "the
+/// control plane"; kb, held by every guest, proves nothing.
+fn seal_proves(key: &KeyId) -> Option<Principal> {
+    match key.role() {
+        Role::K3 => Some(key.principal().clone()),
+        Role::K1 | Role::K2 => Some(Principal::control()),
+        _ => None,
+    }
+}
+
+impl Security {
+    /// Runs the receive pipeline on `bytes` now. `served` says whether a `dst` is an address
+    /// this node serves.
+    pub fn admit(
+        &self,
+        bytes: &Bytes,
+        served: &dyn Fn(&str) -> bool,
+    ) -> Result<Admitted, Rejection> {
+        self.admit_at(bytes, served, SystemTime::now())
+    }
+
+    /// Runs the receive pipeline with the clock at `now` (tests and vectors).
+    pub fn admit_at(
+        &self,
+        bytes: &Bytes,
+        served: &dyn Fn(&str) -> bool,
+        now: SystemTime,
+    ) -> Result<Admitted, Rejection> {
+        let result = self.run(bytes, served, now);
+        match &result {
+            Ok(a) => self.counters.accept(a.principal.is_some(), a.sealed),
+            Err(r) => {
+                self.counters.reject(r.reason);
+                if self.log_limit.allow() {
+                    tracing::warn!(
+                        reason = %r.reason,
+                        id = ?r.header.as_ref().map(|h| h.id),
+                        "rejected a received message"
+                    );
+                }
+            }
+        }
+        result
+    }
+
+    fn run(
+        &self,
+        bytes: &Bytes,
+        served: &dyn Fn(&str) -> bool,
+        now: SystemTime,
+    ) -> Result<Admitted, Rejection> {
+        let reject = |reason: RejectReason| Rejection {
+            reason,
+            header: None,
+        };
+        let now_ms = now
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_millis() as u64;
+
+        // size -> envelope -> v
+        let env = EnvelopeRef::decode(bytes, &self.config.limits)
+            .map_err(|e| reject(codec_reason(&e)))?;
+
+        // The header decides the peer class (and so the mode); it is decoded now but its
+        // errors are reported in their turn, after the signatures.
+        let header = Header::decode(env.header);
+        let policy = self.policy();
+        let class_policy = header
+            .as_ref()
+            .ok()
+            .map(|h| *policy.class(PeerClass::of_inbound(h.kind, &h.src)));
+        let mode = class_policy.map_or(Mode::Enforce, |p| p.effective_mode(now));
+
+        // signatures
+        let signer = if mode == Mode::Off {
+            None
+        } else {
+            self.verify_signatures(&env).map_err(reject)?
+        };
+
+        // header
+        let header = header.map_err(|e| reject(codec_reason(&e)))?;
+        let fail = |reason: RejectReason| Rejection {
+            reason,
+            header: Some(Box::new(header.clone())),
+        };
+
+        // direction / principal / dst
+        let seal_key = match &header.seal {
+            None => None,
+            Some(seal) => {
+                let key = KeyId::parse(&seal.key_id).map_err(|_| fail(RejectReason::Malformed))?;
+                if !may_open(&self.config.principal, &key) {
+                    return Err(fail(RejectReason::WrongDirection));
+                }
+                if let Some(keys) = &self.config.keys {
+                    keys.check_key(&key).map_err(|e| fail(key_reason(e)))?;
+                }
+                Some(key)
+            }
+        };
+        let sealed_as = seal_key.as_ref().and_then(seal_proves);
+        if mode != Mode::Off {
+            if let Some(p) = &signer {
+                let fits_seal = match &seal_key {
+                    Some(k) if k.role() == Role::K3 => p == k.principal(),
+                    Some(_) => p.is_control_plane(),
+                    None => true,
+                };
+                // Guests take orders only from the control plane, and so does a fanout.
+                let guest_me = self.config.principal.guest_id().is_some();
+                let needs_control = guest_me || header.kind == Kind::Fanout;
+                if !fits_seal || (needs_control && !p.is_control_plane()) {
+                    return Err(fail(RejectReason::SignerMismatch));
+                }
+            }
+            let src_ok = match (&signer, &sealed_as) {
+                (Some(p), _) => header.src == p.as_str(),
+                (None, Some(p)) if p.guest_id().is_some() => header.src == p.as_str(),
+                (None, Some(_)) => {
+                    Principal::parse(&header.src).is_some_and(|s| s.is_control_plane())
+                }
+                (None, None) => true,
+            };
+            if !src_ok {
+                return Err(fail(RejectReason::SourceMismatch));
+            }
+        }
+        if !served(&header.dst) {
+            return Err(fail(RejectReason::Misdirected));
+        }
+
+        // policy
+        let class_policy = class_policy.unwrap_or_default();
+        let pairwise_ok = class_policy.auth == Auth::SignatureOrPairwise && sealed_as.is_some();
+        let control_signed = signer.as_ref().is_some_and(|p| p.is_control_plane());
+        if mode != Mode::Off && header.kind == Kind::Fanout && !control_signed {
+            // kb is held by every guest: only a control-plane signature authenticates a fanout.
+            return Err(fail(RejectReason::Unauthenticated));
+        }
+        if mode == Mode::Enforce {
+            if signer.is_none() && !pairwise_ok {
+                return Err(fail(RejectReason::Unauthenticated));
+            }
+            if class_policy.require_sealed && seal_key.is_none() {
+                return Err(fail(RejectReason::Unsealed));
+            }
+        }
+
+        // replay / expiry
+        if mode == Mode::Off {
+            if header
+                .ttl
+                .is_some_and(|ttl| now_ms > header.ts.saturating_add(ttl))
+            {
+                return Err(fail(RejectReason::Expired));
+            }
+        } else {
+            self.guard
+                .check_time(header.ts, header.ttl, now_ms)
+                .map_err(fail)?;
+            if let Some(p) = &signer {
+                self.guard
+                    .check_and_record(p.as_str(), header.id, header.ts, now_ms)
+                    .map_err(fail)?;
+            }
+        }
+
+        // open
+        let plain = match (&seal_key, &header.seal) {
+            (Some(key), Some(seal)) => {
+                let opener = self
+                    .config
+                    .opener
+                    .as_ref()
+                    .ok_or_else(|| fail(RejectReason::UnknownKey))?;
+                let plain = opener
+                    .open(key, &seal.nonce, env.header, env.body)
+                    .map_err(|e| fail(key_reason(e)))?;
+                Bytes::from(plain)
+            }
+            _ => bytes.slice_ref(env.body),
+        };
+        // A pairwise seal authenticates only once it has opened: record the id now.
+        if mode != Mode::Off
+            && signer.is_none()
+            && let Some(p) = &sealed_as
+        {
+            self.guard
+                .check_and_record(p.as_str(), header.id, header.ts, now_ms)
+                .map_err(fail)?;
+        }
+
+        // body
+        let body = match header.kind {
+            Kind::Reply => ReplyBody::decode(&plain).map(AdmittedBody::Reply),
+            _ => RequestBody::decode(&plain).map(AdmittedBody::Request),
+        }
+        .map_err(|e| fail(codec_reason(&e)))?;
+
+        // Permissive lets this through: never silently (it is counted by `admit_at` too).
+        if mode == Mode::Permissive
+            && ((signer.is_none() && !pairwise_ok)
+                || (class_policy.require_sealed && seal_key.is_none()))
+        {
+            tracing::info!(
+                id = %header.id, src = %header.src, signed = signer.is_some(), sealed = seal_key.is_some(),
+                "Permissive: accepting a message that Enforce would refuse"
+            );
+        }
+
+        Ok(Admitted {
+            principal: signer.clone().or(sealed_as),
+            signed: signer.is_some(),
+            sealed: seal_key.is_some(),
+            body,
+            header,
+        })
+    }
+
+    /// Verifies every signature item of a known algorithm; all must verify and name one
+    /// principal. Items of unknown algorithms are skipped.
+    fn verify_signatures(&self, env: &EnvelopeRef<'_>) -> Result<Option<Principal>, RejectReason> {
+        let mut input = None;
+        let mut signer: Option<Principal> = None;
+        for (i, item) in env.signatures.iter().enumerate() {
+            // A byte-identical copy of an item already verified proves nothing new: skip it
+            // rather than pay for the same verification again (same verdict, less work).
+            if env.signatures[..i].contains(item) {
+                continue;
+            }
+            let Some(verifier) = self
+                .config
+                .verifiers
+                .iter()
+                .find(|v| v.algorithm() == item.algorithm)
+            else {
+                self.counters.skipped_algorithm();
+                continue;
+            };
+            let key = KeyId::parse(&item.key_id).map_err(|_| RejectReason::BadSignature)?;
+            if key.role() != Role::Sig {
+                return Err(RejectReason::BadSignature);
+            }
+            if let Some(keys) = &self.config.keys {
+                keys.check_key(&key).map_err(key_reason)?;
+            }
+            let input = input.get_or_insert_with(|| signature_input(env.header, env.body));
+            verifier
+                .verify(&key, input, &item.signature)
+                .map_err(key_reason)?;
+            match &signer {
+                Some(p) if p != key.principal() => return Err(RejectReason::SignerMismatch),
+                Some(_) => {}
+                None => signer = Some(key.principal().clone()),
+            }
+        }
+        Ok(signer)
+    }
+}

@@ -1,0 +1,205 @@
+//! Security: the hooks (traits), the policy, the replay guard, and the send and receive
+//! pipelines that call them in the order docs/wire-format.md fixes.
+
+mod counters;
+mod hooks;
+mod inbound;
+mod outbound;
+mod policy;
+mod ratelimit;
+mod reject;
+mod replay;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use counters::{CounterSnapshot, Counters};
+pub use hooks::{KeyError, KeyResolver, Opener, Peer, Sealer, Signer, Verifier};
+pub use inbound::{Admitted, AdmittedBody, Rejection};
+pub use outbound::Outbound;
+pub use policy::{Auth, ClassPolicy, Mode, PeerClass, Policy};
+pub use ratelimit::RateLimit;
+pub use reject::RejectReason;
+pub use replay::{ReplayConfig, ReplayGuard};
+
+use crate::principal::Principal;
+use crate::wire::Limits;
+
+/// What a node registers: its identity, its hooks and its policy (builder style).
+#[derive(Debug, Clone)]
+pub struct SecurityConfig {
+    principal: Principal,
+    signer: Option<Arc<dyn Signer>>,
+    verifiers: Vec<Arc<dyn Verifier>>,
+    sealer: Option<Arc<dyn Sealer>>,
+    opener: Option<Arc<dyn Opener>>,
+    keys: Option<Arc<dyn KeyResolver>>,
+    policy: Policy,
+    limits: Limits,
+    replay: ReplayConfig,
+}
+
+impl SecurityConfig {
+    /// A node called `principal` with no hooks: everything it sends is plain, and it accepts
+    /// only unauthenticated traffic, so its policy defaults to [`Mode::Off`].
+    pub fn insecure(principal: Principal) -> Self {
+        Self {
+            principal,
+            signer: None,
+            verifiers: Vec::new(),
+            sealer: None,
+            opener: None,
+            keys: None,
+            policy: Policy::uniform(ClassPolicy::off()),
+            limits: Limits::default(),
+            replay: ReplayConfig::default(),
+        }
+    }
+
+    /// A node whose identity and seal keys come from `keys`, enforcing signatures and
+    /// seals by default. Register the primitives with the other builder methods.
+    pub fn new(keys: Arc<dyn KeyResolver>) -> Self {
+        Self {
+            principal: keys.me(),
+            keys: Some(keys),
+            policy: Policy::default(),
+            ..Self::insecure(Principal::control())
+        }
+    }
+
+    /// Registers the signer.
+    pub fn signer(mut self, signer: Arc<dyn Signer>) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// Registers a verifier (one per algorithm).
+    pub fn verifier(mut self, verifier: Arc<dyn Verifier>) -> Self {
+        self.verifiers.push(verifier);
+        self
+    }
+
+    /// Registers the sealer.
+    pub fn sealer(mut self, sealer: Arc<dyn Sealer>) -> Self {
+        self.sealer = Some(sealer);
+        self
+    }
+
+    /// Registers the opener.
+    pub fn opener(mut self, opener: Arc<dyn Opener>) -> Self {
+        self.opener = Some(opener);
+        self
+    }
+
+    /// Sets the policy.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets the size limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the replay guard's window and capacity.
+    pub fn replay(mut self, replay: ReplayConfig) -> Self {
+        self.replay = replay;
+        self
+    }
+
+    /// This node's principal.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// The policy.
+    pub fn current_policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The limits.
+    pub fn current_limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Builds the runtime state (replay guard, counters) shared by a node's clients and servers.
+    pub fn build(self) -> Arc<Security> {
+        Arc::new(Security {
+            guard: ReplayGuard::new(self.replay),
+            counters: Counters::default(),
+            policy: std::sync::RwLock::new(self.policy),
+            log_limit: RateLimit::new(20),
+            reply_limit: RateLimit::new(100),
+            config: self,
+        })
+    }
+}
+
+/// A node's security runtime: config, replay guard and counters. Share it (it is an `Arc`)
+/// between the node's clients and servers so that replay state and counters are common.
+#[derive(Debug)]
+pub struct Security {
+    config: SecurityConfig,
+    policy: std::sync::RwLock<Policy>,
+    guard: ReplayGuard,
+    counters: Counters,
+    log_limit: RateLimit,
+    reply_limit: RateLimit,
+}
+
+impl Security {
+    /// This node's principal.
+    pub fn principal(&self) -> &Principal {
+        &self.config.principal
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Policy {
+        *self.policy.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces the policy at run time (e.g. flip Permissive to Enforce after an upgrade).
+    pub fn set_policy(&self, policy: Policy) {
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.config.limits
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> CounterSnapshot {
+        self.counters.snapshot()
+    }
+
+    /// The replay guard (for inspection).
+    pub fn replay_guard(&self) -> &ReplayGuard {
+        &self.guard
+    }
+
+    /// The key resolver, if one is registered.
+    pub fn keys(&self) -> Option<&Arc<dyn KeyResolver>> {
+        self.config.keys.as_ref()
+    }
+
+    /// True when one more error reply to a rejected message may be sent this second.
+    pub fn allow_error_reply(&self) -> bool {
+        self.reply_limit.allow()
+    }
+
+    /// Counts a rejection decided outside the pipeline (e.g. an unexpected reply).
+    pub fn count_rejection(&self, reason: RejectReason) {
+        self.counters.reject(reason);
+    }
+}
+
+/// Milliseconds since the Unix epoch, UTC.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,86 @@
+//! The send pipeline: encode, seal (associated data = the exact header bytes), then sign
+//! the header and body bytes as they will be sent.
+
+use super::Security;
+use super::hooks::Peer;
+use super::policy::{Mode, PeerClass};
+use crate::error::Error;
+use crate::wire::{Header, Kind, SealInfo, SignatureItem, encode_envelope, signature_input};
+
+/// One message on its way out.
+#[derive(Debug)]
+pub struct Outbound {
+    /// The header; `src` is set to this node's principal, and `seal` by the pipeline.
+    pub header: Header,
+    /// The encoded body (plaintext).
+    pub body: Vec<u8>,
+    /// Whom it is for (decides the seal key and the peer class).
+    pub peer: Peer,
+    /// The body holds a `Secret`: refuse to send it unsealed.
+    pub carries_secret: bool,
+}
+
+impl Security {
+    /// Seals and signs `out` as the policy for its peer says and returns the envelope bytes.
+    pub fn seal_and_sign(&self, out: Outbound) -> Result<Vec<u8>, Error> {
+        let Outbound {
+            mut header,
+            body,
+            peer,
+            carries_secret,
+        } = out;
+        let class = match peer {
+            Peer::ControlPlane => PeerClass::ControlPlane,
+            Peer::Guest(_) => PeerClass::Guests,
+            Peer::Guests => PeerClass::Fanout,
+        };
+        let policy = *self.policy().class(class);
+        let mode = policy.effective_mode(std::time::SystemTime::now());
+        let secure = mode != Mode::Off;
+        header.src = self.config.principal.to_string();
+        header.seal = None;
+
+        let seal = match (&self.config.sealer, &self.config.keys) {
+            (Some(sealer), Some(keys)) if secure && policy.seal => match keys.seal_key_for(&peer) {
+                Some(key) => Some((sealer, key)),
+                // Enforce requires a seal and this node seals, but it holds no key for the
+                // peer (revoked, never issued keys): refuse rather than send the body in
+                // clear. Permissive still sends unsealed (rolling upgrades).
+                None if mode == Mode::Enforce => {
+                    return Err(Error::Security(keys.no_seal_key(&peer)));
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        let (h, b) = match seal {
+            Some((sealer, key)) => {
+                let mut nonce = [0u8; 24];
+                crate::rand::fill(&mut nonce);
+                header.seal = Some(SealInfo {
+                    key_id: key.to_string(),
+                    nonce,
+                });
+                let h = header.encode();
+                let b = sealer.seal(&key, &nonce, &h, &body)?;
+                (h, b)
+            }
+            None if carries_secret => return Err(Error::SecretOverUnsealedChannel),
+            None => (header.encode(), body),
+        };
+
+        let mut signatures = Vec::new();
+        if let Some(signer) = &self.config.signer
+            && secure
+            && (policy.sign || header.kind == Kind::Fanout)
+        {
+            let (key_id, signature) = signer.sign_with_id(&signature_input(&h, &b))?;
+            signatures.push(SignatureItem {
+                key_id: key_id.to_string(),
+                algorithm: signer.algorithm().to_owned(),
+                signature,
+            });
+        }
+        Ok(encode_envelope(&h, &b, &signatures))
+    }
+}

@@ -1,0 +1,162 @@
+//! Dispatch as a tower service: [`IncomingRequest`] (an admitted request) in, the encoded
+//! result out. Checks, in order: deadline, method lookup, version, access and caller
+//! checks, argument decoding, argument checks; then the handler runs.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use bytes::Bytes;
+use futures_util::future::{self, BoxFuture};
+
+use super::caller::{Access, Caller};
+use super::error::HandlerError;
+use super::method::Endpoint;
+use crate::context::Context;
+use crate::error::ErrorCode;
+use crate::payload::Encoded;
+use crate::version::Version;
+use crate::wire::{Kind, MessageId};
+
+/// An admitted request on its way to a handler; what server-side tower layers see.
+pub struct IncomingRequest {
+    /// The request context (principal and deadline filled by this server).
+    pub ctx: Context,
+    /// Who is calling, as proven.
+    pub caller: Caller,
+    /// The method.
+    pub method: String,
+    /// The namespace (`None`: the default namespace).
+    pub namespace: Option<String>,
+    /// The version requested.
+    pub version: Version,
+    /// The encoded arguments map.
+    pub args: Bytes,
+    /// Call, cast or fanout.
+    pub kind: Kind,
+    /// The message id.
+    pub id: MessageId,
+}
+
+impl fmt::Debug for IncomingRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the argument values.
+        f.debug_struct("IncomingRequest")
+            .field("request_id", &self.ctx.request_id())
+            .field("caller", &self.caller.principal())
+            .field("method", &self.method)
+            .field("namespace", &self.namespace)
+            .field("version", &self.version)
+            .field("args_len", &self.args.len())
+            .field("kind", &self.kind)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+type Key = (Option<String>, String);
+
+/// The server's methods, versions and default access.
+pub(crate) struct Registry {
+    pub(crate) endpoints: HashMap<Key, Box<dyn Endpoint>>,
+    pub(crate) versions: HashMap<Option<String>, Version>,
+    pub(crate) access: Access,
+}
+
+/// The innermost server service: runs the checks and the handler.
+#[derive(Clone)]
+pub struct Dispatch {
+    registry: Arc<Registry>,
+}
+
+impl fmt::Debug for Dispatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatch")
+            .field("methods", &self.registry.endpoints.len())
+            .finish()
+    }
+}
+
+impl Dispatch {
+    pub(crate) fn new(registry: Registry) -> Self {
+        Self {
+            registry: Arc::new(registry),
+        }
+    }
+
+    /// The version served in `namespace` (default 1.0).
+    pub fn version_of(&self, namespace: Option<&str>) -> Version {
+        self.registry
+            .versions
+            .get(&namespace.map(str::to_owned))
+            .copied()
+            .unwrap_or(Version::new(1, 0))
+    }
+
+    fn start(
+        &self,
+        req: IncomingRequest,
+    ) -> Result<BoxFuture<'static, Result<Encoded, HandlerError>>, HandlerError> {
+        // Checked again here, right before running: the request may have waited in a queue
+        // or in a layer since it was admitted.
+        if req.ctx.is_expired() {
+            return Err(HandlerError::from_code(
+                ErrorCode::Expired,
+                "deadline passed",
+            ));
+        }
+        let key = (req.namespace.clone(), req.method.clone());
+        let Some(endpoint) = self.registry.endpoints.get(&key) else {
+            return Err(HandlerError::from_code(
+                ErrorCode::NoSuchMethod,
+                format!("no such method {:?}", req.method),
+            ));
+        };
+        let supported = self.version_of(req.namespace.as_deref());
+        if !supported.can_serve(req.version) {
+            let data = [
+                ("requested", req.version.to_string()),
+                ("supported", supported.to_string()),
+            ];
+            let data: std::collections::BTreeMap<_, _> = data.into_iter().collect();
+            return Err(HandlerError::from_code(
+                ErrorCode::UnsupportedVersion,
+                format!(
+                    "version {} not supported (server supports {supported})",
+                    req.version
+                ),
+            )
+            .with_data(&data));
+        }
+        let access = endpoint.access().unwrap_or(self.registry.access);
+        if !access.allows(&req.caller) || !endpoint.check_caller(&req.caller) {
+            tracing::info!(caller = ?req.caller.principal(), "forbidden");
+            return Err(HandlerError::forbidden());
+        }
+        endpoint
+            .invoke(req.ctx, &req.caller, &req.args)
+            .inspect_err(|e| {
+                if e.code() == ErrorCode::Forbidden.as_str() {
+                    tracing::info!(caller = ?req.caller.principal(), "forbidden");
+                }
+            })
+    }
+}
+
+impl tower::Service<IncomingRequest> for Dispatch {
+    type Response = Encoded;
+    type Error = HandlerError;
+    type Future = BoxFuture<'static, Result<Encoded, HandlerError>>;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), HandlerError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: IncomingRequest) -> Self::Future {
+        match self.start(req) {
+            Ok(fut) => fut,
+            Err(e) => Box::pin(future::ready(Err(e))),
+        }
+    }
+}

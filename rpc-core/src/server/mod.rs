@@ -1,0 +1,297 @@
+//! The RPC server: typed handlers by method name and namespace, authorization in code,
+//! interface versions, bounded concurrent dispatch, tower layers around dispatch, and
+//! graceful shutdown.
+
+mod caller;
+mod dispatch;
+mod error;
+mod method;
+mod run;
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tower::Layer;
+use tower::layer::util::{Identity, Stack};
+
+pub use caller::{Access, Caller};
+pub use dispatch::{Dispatch, IncomingRequest};
+pub use error::HandlerError;
+pub use method::Method;
+pub use run::ServerHandle;
+
+use crate::context::Context;
+use crate::error::Error;
+use crate::payload::Encoded;
+use crate::principal::Principal;
+use crate::security::Security;
+use crate::transport::{ListenSpec, Transport};
+use crate::version::Version;
+use dispatch::Registry;
+use method::{ArgsCheck, CallerCheck, Endpoint};
+
+/// Default bound on requests handled at once.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
+
+/// The error type server layers may return (a [`HandlerError`] is passed through as is).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Entry point: [`Server::builder`].
+#[derive(Debug)]
+pub struct Server {
+    _private: (),
+}
+
+impl Server {
+    /// A builder for a server consuming from `transport`, secured by `security`.
+    pub fn builder(transport: Arc<dyn Transport>, security: Arc<Security>) -> ServerBuilder {
+        ServerBuilder {
+            transport,
+            security,
+            topic: None,
+            server_name: None,
+            shared: true,
+            fanout: true,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            versions: HashMap::new(),
+            access: Access::default(),
+            endpoints: Vec::new(),
+            args_checks: Vec::new(),
+            caller_checks: Vec::new(),
+            broker_user: None,
+            layer: Identity::new(),
+        }
+    }
+}
+
+type LateArgsCheck = (String, Box<dyn Any + Send + Sync>);
+
+/// Configures a server (lapin-style builder); `L` is the stack of tower layers around
+/// dispatch.
+pub struct ServerBuilder<L = Identity> {
+    transport: Arc<dyn Transport>,
+    security: Arc<Security>,
+    topic: Option<String>,
+    server_name: Option<String>,
+    shared: bool,
+    fanout: bool,
+    max_concurrency: usize,
+    versions: HashMap<Option<String>, Version>,
+    access: Access,
+    endpoints: Vec<Box<dyn Endpoint>>,
+    args_checks: Vec<LateArgsCheck>,
+    caller_checks: Vec<(String, CallerCheck)>,
+    broker_user: Option<run::BrokerUserCheck>,
+    layer: L,
+}
+
+impl<L> fmt::Debug for ServerBuilder<L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("topic", &self.topic)
+            .field("server_name", &self.server_name)
+            .field("shared", &self.shared)
+            .field("fanout", &self.fanout)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("methods", &self.endpoints.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L> ServerBuilder<L> {
+    /// The topic served (required).
+    pub fn topic(mut self, topic: impl Into<String>) -> Self {
+        self.topic = Some(topic.into());
+        self
+    }
+
+    /// This server's name, for `topic.server` addressing (default: a random name). A guest
+    /// agent uses its instance id.
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+
+    /// Consume the shared topic queue, competing with the topic's other servers (default
+    /// true; a guest agent serves only its own `topic.server` and the fanout).
+    pub fn shared(mut self, shared: bool) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// Receive the topic's fanout (default true).
+    pub fn fanout(mut self, fanout: bool) -> Self {
+        self.fanout = fanout;
+        self
+    }
+
+    /// Most requests handled at once (default 64, at least 1).
+    pub fn max_concurrency(mut self, max: usize) -> Self {
+        self.max_concurrency = max.clamp(1, 1 << 20);
+        self
+    }
+
+    /// The interface version served in `namespace` (`None`: the default namespace); every
+    /// minor up to it is served. Default 1.0.
+    pub fn namespace_version(mut self, namespace: Option<&str>, version: Version) -> Self {
+        self.versions.insert(namespace.map(str::to_owned), version);
+        self
+    }
+
+    /// Who may call methods that do not say otherwise (default [`Access::AllowAny`]).
+    pub fn default_access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// Binds the transport's broker-validated publisher (AMQP `user-id`) to the
+    /// authenticated principal: a message whose publisher `check(principal, user)` refuses is
+    /// rejected ([`RejectReason::BrokerUserMismatch`](crate::security::RejectReason)), as
+    /// defense in depth beside the signature. Deliveries without a broker user (the memory
+    /// transport) or without a proven principal are not checked.
+    pub fn bind_broker_user(
+        mut self,
+        check: impl Fn(&Principal, &str) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.broker_user = Some(Arc::new(check));
+        self
+    }
+
+    /// Registers a typed handler for `name` in the default namespace.
+    pub fn handler<A, F, Fut, R>(self, name: impl Into<String>, handler: F) -> Self
+    where
+        A: DeserializeOwned + Send + 'static,
+        F: Fn(Context, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, HandlerError>> + Send + 'static,
+        R: Serialize + Send + 'static,
+    {
+        self.method(Method::new(name, handler))
+    }
+
+    /// Registers a [`Method`] (namespace, access and checks included).
+    pub fn method<A: DeserializeOwned + Send + 'static>(mut self, method: Method<A>) -> Self {
+        self.endpoints.push(Box::new(method));
+        self
+    }
+
+    /// Adds an authorization check to `name` (default namespace) on the caller and the
+    /// decoded arguments; `A` must be the handler's argument type (checked at `start`).
+    pub fn authorize<A, F>(mut self, name: impl Into<String>, check: F) -> Self
+    where
+        A: Send + 'static,
+        F: Fn(&Caller, &A) -> bool + Send + Sync + 'static,
+    {
+        let check: ArgsCheck<A> = Arc::new(check);
+        self.args_checks.push((name.into(), Box::new(check)));
+        self
+    }
+
+    /// Adds an authorization check on the caller alone to `name` (default namespace).
+    pub fn authorize_caller<F>(mut self, name: impl Into<String>, check: F) -> Self
+    where
+        F: Fn(&Caller) -> bool + Send + Sync + 'static,
+    {
+        self.caller_checks.push((name.into(), Arc::new(check)));
+        self
+    }
+
+    /// Wraps dispatch in a tower layer (timeouts, concurrency limits, metrics...). The
+    /// first layer added is the outermost, as with `tower::ServiceBuilder`.
+    pub fn layer<N>(self, layer: N) -> ServerBuilder<Stack<N, L>> {
+        ServerBuilder {
+            transport: self.transport,
+            security: self.security,
+            topic: self.topic,
+            server_name: self.server_name,
+            shared: self.shared,
+            fanout: self.fanout,
+            max_concurrency: self.max_concurrency,
+            versions: self.versions,
+            access: self.access,
+            endpoints: self.endpoints,
+            args_checks: self.args_checks,
+            caller_checks: self.caller_checks,
+            broker_user: self.broker_user,
+            layer: Stack::new(layer, self.layer),
+        }
+    }
+
+    fn registry(&mut self) -> Result<Registry, Error> {
+        let mut endpoints: HashMap<(Option<String>, String), Box<dyn Endpoint>> = HashMap::new();
+        for e in self.endpoints.drain(..) {
+            let key = (e.namespace().map(str::to_owned), e.name().to_owned());
+            if endpoints.contains_key(&key) {
+                return Err(Error::Invalid(format!(
+                    "method {:?} registered twice in namespace {:?}",
+                    key.1, key.0
+                )));
+            }
+            endpoints.insert(key, e);
+        }
+        for (name, check) in self.args_checks.drain(..) {
+            let endpoint = endpoints
+                .get_mut(&(None, name.clone()))
+                .ok_or_else(|| Error::Invalid(format!("authorize: no method {name:?}")))?;
+            if !endpoint.add_args_check(check.as_ref()) {
+                return Err(Error::Invalid(format!(
+                    "authorize: the argument type differs from the handler's for {name:?}"
+                )));
+            }
+        }
+        for (name, check) in self.caller_checks.drain(..) {
+            endpoints
+                .get_mut(&(None, name.clone()))
+                .ok_or_else(|| Error::Invalid(format!("authorize_caller: no method {name:?}")))?
+                .add_caller_check(check);
+        }
+        Ok(Registry {
+            endpoints,
+            versions: std::mem::take(&mut self.versions),
+            access: self.access,
+        })
+    }
+
+    /// Starts consuming: returns once the server listens.
+    pub async fn start(mut self) -> Result<ServerHandle, Error>
+    where
+        L: Layer<Dispatch>,
+        L::Service: tower::Service<IncomingRequest, Response = Encoded> + Clone + Send + 'static,
+        <L::Service as tower::Service<IncomingRequest>>::Error: Into<BoxError> + Send,
+        <L::Service as tower::Service<IncomingRequest>>::Future: Send + 'static,
+    {
+        let topic = self
+            .topic
+            .clone()
+            .ok_or_else(|| Error::Invalid("a server needs a topic".into()))?;
+        let server = self.server_name.clone().unwrap_or_else(|| {
+            let id = crate::wire::MessageId::random().to_hex();
+            format!("srv-{}", &id[..12])
+        });
+        let registry = self.registry()?;
+        let spec = ListenSpec {
+            topic,
+            server,
+            shared: self.shared,
+            fanout: self.fanout,
+        };
+        let subscription = self.transport.listen(&spec).await?;
+        let service = self.layer.layer(Dispatch::new(registry));
+        Ok(run::spawn(
+            run::Shared {
+                transport: self.transport,
+                security: self.security,
+                served: spec.served_addresses(),
+                spec,
+                broker_user: self.broker_user,
+            },
+            service,
+            subscription,
+            self.max_concurrency,
+        ))
+    }
+}

@@ -1,0 +1,197 @@
+//! The in-memory transport: the embedded default, for the demo and fast tests.
+//!
+//! A real transport, not a mock: shared topics with competing consumers (round-robin,
+//! preferring a consumer with room), direct `topic.server` addressing, fanout to every
+//! server of a topic, reply inboxes, bounded queues that push back on senders, and
+//! `NoListener` when nothing serves an address.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tokio::sync::{broadcast, mpsc};
+
+use super::{
+    Address, Delivery, ListenSpec, Outgoing, ReplyInbox, Subscription, Transport, TransportError,
+    TransportErrorKind,
+};
+
+type Tx = mpsc::Sender<Delivery>;
+
+#[derive(Debug, Default)]
+struct Registry {
+    shared: HashMap<String, (Vec<Tx>, usize)>,
+    direct: HashMap<String, Tx>,
+    fanout: HashMap<String, Vec<Tx>>,
+    replies: HashMap<String, Tx>,
+}
+
+/// An in-process transport. Clones share the same "broker".
+#[derive(Debug, Clone)]
+pub struct MemoryTransport {
+    registry: Arc<Mutex<Registry>>,
+    capacity: usize,
+    tap: broadcast::Sender<(Address, bytes::Bytes)>,
+}
+
+impl Default for MemoryTransport {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryTransport {
+    /// A transport whose queues hold 1024 messages each.
+    pub fn new() -> Self {
+        Self::with_capacity(1024)
+    }
+
+    /// A transport whose queues hold `capacity` messages each (at least 1).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            registry: Arc::new(Mutex::new(Registry::default())),
+            capacity: capacity.max(1),
+            tap: broadcast::channel(1024).0,
+        }
+    }
+
+    /// A copy of every message sent from now on, with its address: what someone who can
+    /// read the broker sees (used by the attack demo and tests). Lagging readers lose
+    /// the oldest copies, never the traffic itself.
+    pub fn wiretap(&self) -> broadcast::Receiver<(Address, bytes::Bytes)> {
+        self.tap.subscribe()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Picks the shared-topic consumer: the next one in turn with room, else the next in turn.
+    fn pick_shared(&self, topic: &str) -> Option<Tx> {
+        let mut reg = self.lock();
+        let (txs, next) = reg.shared.get_mut(topic)?;
+        txs.retain(|tx| !tx.is_closed());
+        if txs.is_empty() {
+            return None;
+        }
+        let n = txs.len();
+        let start = *next % n;
+        *next = (start + 1) % n;
+        let with_room = (0..n)
+            .map(|i| &txs[(start + i) % n])
+            .find(|tx| tx.capacity() > 0);
+        Some(with_room.unwrap_or(&txs[start]).clone())
+    }
+
+    fn no_listener(to: &Address) -> TransportError {
+        TransportError::new(TransportErrorKind::NoListener, to.dst())
+    }
+}
+
+fn delivery(msg: &Outgoing) -> Delivery {
+    Delivery {
+        payload: msg.payload.clone(),
+        reply_to: msg.reply_to.clone(),
+        broker_user: None,
+        acker: None,
+    }
+}
+
+#[async_trait]
+impl Transport for MemoryTransport {
+    async fn send(&self, msg: Outgoing) -> Result<(), TransportError> {
+        if self.tap.receiver_count() > 0 {
+            let _ = self.tap.send((msg.to.clone(), msg.payload.clone()));
+        }
+        match &msg.to {
+            Address::Topic(topic) => {
+                // A consumer may go away between pick and send: try the others.
+                for _ in 0..4 {
+                    let tx = self
+                        .pick_shared(topic)
+                        .ok_or_else(|| Self::no_listener(&msg.to))?;
+                    if tx.send(delivery(&msg)).await.is_ok() {
+                        return Ok(());
+                    }
+                }
+                Err(Self::no_listener(&msg.to))
+            }
+            Address::Server { .. } | Address::Reply(_) => {
+                let key = msg.to.dst();
+                let tx = {
+                    let reg = self.lock();
+                    let map = if matches!(msg.to, Address::Reply(_)) {
+                        &reg.replies
+                    } else {
+                        &reg.direct
+                    };
+                    map.get(&key).cloned()
+                };
+                let tx = tx.ok_or_else(|| Self::no_listener(&msg.to))?;
+                tx.send(delivery(&msg))
+                    .await
+                    .map_err(|_| Self::no_listener(&msg.to))
+            }
+            Address::Fanout(topic) => {
+                let txs = {
+                    let mut reg = self.lock();
+                    match reg.fanout.get_mut(topic) {
+                        Some(txs) => {
+                            txs.retain(|tx| !tx.is_closed());
+                            txs.clone()
+                        }
+                        None => Vec::new(),
+                    }
+                };
+                for tx in txs {
+                    // A server that left meanwhile simply misses the fanout.
+                    let _ = tx.send(delivery(&msg)).await;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn listen(&self, spec: &ListenSpec) -> Result<Subscription, TransportError> {
+        let (tx, rx) = mpsc::channel(self.capacity);
+        let mut reg = self.lock();
+        let direct = Address::Server {
+            topic: spec.topic.clone(),
+            server: spec.server.clone(),
+        }
+        .dst();
+        if reg.direct.get(&direct).is_some_and(|t| !t.is_closed()) {
+            return Err(TransportError::new(
+                TransportErrorKind::Other,
+                format!("{direct} already has a listener"),
+            ));
+        }
+        reg.direct.insert(direct, tx.clone());
+        if spec.shared {
+            reg.shared
+                .entry(spec.topic.clone())
+                .or_default()
+                .0
+                .push(tx.clone());
+        }
+        if spec.fanout {
+            reg.fanout.entry(spec.topic.clone()).or_default().push(tx);
+        }
+        Ok(rx)
+    }
+
+    async fn reply_inbox(&self) -> Result<ReplyInbox, TransportError> {
+        let mut id = [0u8; 12];
+        crate::rand::fill(&mut id);
+        let route = format!(
+            "mem-reply.{}",
+            id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        let (tx, rx) = mpsc::channel(self.capacity);
+        self.lock().replies.insert(route.clone(), tx);
+        Ok(ReplyInbox {
+            route,
+            deliveries: rx,
+        })
+    }
+}

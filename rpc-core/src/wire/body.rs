@@ -1,0 +1,163 @@
+//! The body map (inside the seal when sealed): a request or a reply.
+//!
+//! `args`, `ctx`, `ok` and `err.data` stay as the encoded MessagePack bytes received (cheap
+//! [`Bytes`] slices of the plaintext); they are decoded into application types only by the
+//! handler or caller that knows those types.
+
+use bytes::Bytes;
+
+use super::error::CodecError;
+use super::fields::Fields;
+use super::msgpack::single_value;
+use super::write::Writer;
+use crate::version::Version;
+
+/// The encoding of an empty map, used for absent `args`.
+pub const EMPTY_MAP: &[u8] = &[0x80];
+
+/// A request body (call, cast or fanout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestBody {
+    /// Method name.
+    pub method: String,
+    /// Requested interface version.
+    pub version: Version,
+    /// Namespace; `None` is the default namespace.
+    pub namespace: Option<String>,
+    /// The encoded `args` map.
+    pub args: Bytes,
+    /// The encoded `ctx` map.
+    pub ctx: Bytes,
+}
+
+/// A reply's error: `{code, msg, data?}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// Error name, e.g. `NoSuchMethod` or an application's own.
+    pub code: String,
+    /// Human-readable message (never secrets).
+    pub msg: String,
+    /// Optional encoded details.
+    pub data: Option<Bytes>,
+}
+
+/// A reply body: exactly one of `ok` or `err`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyBody {
+    /// The encoded result (may be `nil`).
+    Ok(Bytes),
+    /// The error.
+    Err(ErrorBody),
+}
+
+impl RequestBody {
+    /// Encodes the body; `args` and `ctx` must each be one encoded map.
+    pub fn encode(
+        method: &str,
+        version: Version,
+        namespace: Option<&str>,
+        args: &[u8],
+        ctx: &[u8],
+    ) -> Vec<u8> {
+        let mut w = Writer::with_capacity(48 + method.len() + args.len() + ctx.len());
+        w.map(if namespace.is_some() { 5 } else { 4 });
+        w.str("method").str(method);
+        w.str("ver").str(&version.to_string());
+        if let Some(ns) = namespace {
+            w.str("ns").str(ns);
+        }
+        w.str("args").raw(args);
+        w.str("ctx").raw(ctx);
+        w.into_bytes()
+    }
+
+    /// Decodes a request body from the plaintext.
+    pub fn decode(plain: &Bytes) -> Result<Self, CodecError> {
+        let map = single_value(plain, "body")?;
+        let f = Fields::read(map, "body", ["method", "ver", "ns", "args", "ctx"])?;
+        let version =
+            Version::parse(f.str("ver")?).ok_or(CodecError::Malformed("ver must be \"N.N\""))?;
+        let namespace = match f.opt_str("ns")? {
+            Some("") => return Err(CodecError::Malformed("empty namespace")),
+            other => other.map(str::to_owned),
+        };
+        let args = match f.opt("args") {
+            None => Bytes::from_static(EMPTY_MAP),
+            Some(raw) if raw.is_map() => plain.slice_ref(raw.bytes()),
+            Some(_) => return Err(CodecError::NotAMap("args")),
+        };
+        let ctx = f.req("ctx")?;
+        if !ctx.is_map() {
+            return Err(CodecError::NotAMap("ctx"));
+        }
+        Ok(Self {
+            method: f.str("method")?.to_owned(),
+            version,
+            namespace,
+            args,
+            ctx: plain.slice_ref(ctx.bytes()),
+        })
+    }
+}
+
+impl ReplyBody {
+    /// Encodes the reply body.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(32 + self.approx_len());
+        w.map(1);
+        match self {
+            ReplyBody::Ok(result) => {
+                w.str("ok").raw(result);
+            }
+            ReplyBody::Err(e) => {
+                w.str("err").map(if e.data.is_some() { 3 } else { 2 });
+                w.str("code").str(&e.code);
+                w.str("msg").str(&e.msg);
+                if let Some(data) = &e.data {
+                    w.str("data").raw(data);
+                }
+            }
+        }
+        w.into_bytes()
+    }
+
+    fn approx_len(&self) -> usize {
+        match self {
+            ReplyBody::Ok(r) => r.len(),
+            ReplyBody::Err(e) => e.code.len() + e.msg.len() + e.data.as_ref().map_or(0, Bytes::len),
+        }
+    }
+
+    /// Decodes a reply body from the plaintext.
+    pub fn decode(plain: &Bytes) -> Result<Self, CodecError> {
+        let map = single_value(plain, "body")?;
+        // `ok` may legitimately be nil, so its presence is read from the raw entries (walked
+        // without collecting them: a body of millions of unknown keys costs no memory).
+        let mut ok = None;
+        let mut ok_count = 0usize;
+        for entry in map.entries("body")? {
+            let (key, value) = entry?;
+            if key == "ok" {
+                ok_count += 1;
+                ok.get_or_insert(value);
+            }
+        }
+        if ok_count > 1 {
+            return Err(CodecError::DuplicateKey("ok"));
+        }
+        let f = Fields::read(map, "body", ["err"])?;
+        match (ok, f.opt("err")) {
+            (Some(ok), None) => Ok(ReplyBody::Ok(plain.slice_ref(ok.bytes()))),
+            (None, Some(err)) => {
+                let e = Fields::read(err, "err", ["code", "msg", "data"])?;
+                Ok(ReplyBody::Err(ErrorBody {
+                    code: e.str("code")?.to_owned(),
+                    msg: e.str("msg")?.to_owned(),
+                    data: e.opt("data").map(|d| plain.slice_ref(d.bytes())),
+                }))
+            }
+            (Some(_), Some(_)) => Err(CodecError::Malformed("reply has both ok and err")),
+            (None, None) => Err(CodecError::Malformed("reply has neither ok nor err")),
+        }
+    }
+}

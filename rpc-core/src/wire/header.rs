@@ -1,0 +1,180 @@
+//! The header map: what routing and security need, never encrypted.
+
+use super::error::CodecError;
+use super::fields::Fields;
+use super::msgpack::single_value;
+use super::write::Writer;
+
+/// The only AEAD algorithm id of envelope version 1.
+pub const SEAL_ALGORITHM: &str = "xchacha20poly1305";
+
+/// A 16-byte message id (`id`, and `corr` on replies).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(pub [u8; 16]);
+
+impl MessageId {
+    /// A fresh random id.
+    pub fn random() -> Self {
+        let mut id = [0u8; 16];
+        crate::rand::fill(&mut id);
+        Self(id)
+    }
+
+    /// The id as 32 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl std::fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MessageId({})", self.to_hex())
+    }
+}
+
+impl std::fmt::Display for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// What a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A request that expects a reply.
+    Call,
+    /// A one-way request to one server.
+    Cast,
+    /// The answer to a call.
+    Reply,
+    /// A one-way request to every server of a topic.
+    Fanout,
+}
+
+impl Kind {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Call => "call",
+            Kind::Cast => "cast",
+            Kind::Reply => "reply",
+            Kind::Fanout => "fanout",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, CodecError> {
+        Ok(match s {
+            "call" => Kind::Call,
+            "cast" => Kind::Cast,
+            "reply" => Kind::Reply,
+            "fanout" => Kind::Fanout,
+            _ => return Err(CodecError::Malformed("unknown kind")),
+        })
+    }
+}
+
+/// The seal descriptor: which AEAD, which key, which nonce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealInfo {
+    /// The key id (`k1/...`, `k2/...`, `k3/...`, `kb/...`), parsed later by the pipeline.
+    pub key_id: String,
+    /// The random 24-byte XChaCha20 nonce.
+    pub nonce: [u8; 24],
+}
+
+/// The decoded header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Unique message id.
+    pub id: MessageId,
+    /// Call, cast, reply or fanout.
+    pub kind: Kind,
+    /// Sender's clock, unix milliseconds UTC.
+    pub ts: u64,
+    /// Deadline, milliseconds after `ts`.
+    pub ttl: Option<u64>,
+    /// The sender's claimed principal (checked against the proven one).
+    pub src: String,
+    /// The target address.
+    pub dst: String,
+    /// On replies: the id of the call answered.
+    pub corr: Option<MessageId>,
+    /// On calls: where the reply goes.
+    pub reply: Option<String>,
+    /// Present when the body is sealed.
+    pub seal: Option<SealInfo>,
+}
+
+impl Header {
+    /// Encodes the header map (optional fields omitted when absent).
+    pub fn encode(&self) -> Vec<u8> {
+        let n = 5 + [
+            self.ttl.is_some(),
+            self.corr.is_some(),
+            self.reply.is_some(),
+            self.seal.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        let mut w = Writer::with_capacity(160 + self.src.len() + self.dst.len());
+        w.map(n);
+        w.str("id").bin(&self.id.0);
+        w.str("kind").str(self.kind.as_str());
+        w.str("ts").uint(self.ts);
+        if let Some(ttl) = self.ttl {
+            w.str("ttl").uint(ttl);
+        }
+        w.str("src").str(&self.src);
+        w.str("dst").str(&self.dst);
+        if let Some(corr) = &self.corr {
+            w.str("corr").bin(&corr.0);
+        }
+        if let Some(reply) = &self.reply {
+            w.str("reply").str(reply);
+        }
+        if let Some(seal) = &self.seal {
+            w.str("seal").map(3);
+            w.str("a").str(SEAL_ALGORITHM);
+            w.str("k").str(&seal.key_id);
+            w.str("n").bin(&seal.nonce);
+        }
+        w.into_bytes()
+    }
+
+    /// Decodes header bytes exactly as received (size already checked by the envelope).
+    pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        let map = single_value(bytes, "header")?;
+        let f = Fields::read(
+            map,
+            "header",
+            [
+                "id", "kind", "ts", "ttl", "src", "dst", "corr", "reply", "seal",
+            ],
+        )?;
+        let seal = match f.opt("seal") {
+            None => None,
+            Some(raw) => {
+                let s = Fields::read(raw, "seal", ["a", "k", "n"])?;
+                if s.str("a")? != SEAL_ALGORITHM {
+                    return Err(CodecError::Malformed("unknown seal algorithm"));
+                }
+                Some(SealInfo {
+                    key_id: s.str("k")?.to_owned(),
+                    nonce: s.bin_exact::<24>("n")?,
+                })
+            }
+        };
+        Ok(Self {
+            id: MessageId(f.bin_exact::<16>("id")?),
+            kind: Kind::parse(f.str("kind")?)?,
+            ts: f.uint("ts")?,
+            ttl: f.opt_uint("ttl")?,
+            src: f.str("src")?.to_owned(),
+            dst: f.str("dst")?.to_owned(),
+            corr: f.opt_bin_exact::<16>("corr")?.map(MessageId),
+            reply: f.opt_str("reply")?.map(str::to_owned),
+            seal,
+        })
+    }
+}

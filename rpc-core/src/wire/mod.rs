@@ -1,0 +1,23 @@
+//! The wire format (normative text: docs/wire-format.md).
+//!
+//! Everything on the wire is a MessagePack map with string keys; receivers skip keys they do
+//! not know, so newer senders interoperate with older receivers.
+
+pub mod body;
+pub mod digest;
+pub mod envelope;
+pub mod error;
+mod fields;
+pub mod header;
+pub mod keyid;
+pub mod limits;
+pub mod msgpack;
+pub mod write;
+
+pub use body::{ErrorBody, ReplyBody, RequestBody};
+pub use digest::{SIGNATURE_DOMAIN, signature_input};
+pub use envelope::{ENVELOPE_VERSION, EnvelopeRef, SignatureItem, encode_envelope};
+pub use error::CodecError;
+pub use header::{Header, Kind, MessageId, SEAL_ALGORITHM, SealInfo};
+pub use keyid::{KeyId, Role};
+pub use limits::Limits;

@@ -1,0 +1,277 @@
+//! A strict, zero-copy MessagePack reader for the wire types.
+//!
+//! serde's derived decoders are too lenient for a wire format that two implementations must
+//! agree on byte for byte: they coerce `str` and `bin` into each other, accept an array where
+//! a struct's map belongs and ignore trailing bytes. This reader validates one value at a time
+//! (bounded depth, valid UTF-8, lengths within the buffer) without allocating, and hands out
+//! borrowed slices, so the header and body bytes are carried exactly as received.
+
+use super::error::CodecError;
+
+/// Deepest nesting accepted anywhere on the wire (unknown values included).
+pub const MAX_DEPTH: usize = 32;
+
+/// One complete, validated MessagePack value, borrowed from the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Raw<'a>(&'a [u8]);
+
+impl<'a> Raw<'a> {
+    /// The exact encoded bytes of this value.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// True when the value is `nil` (which receivers read as "absent").
+    pub fn is_nil(&self) -> bool {
+        self.0.first() == Some(&0xc0)
+    }
+
+    /// A non-negative integer of any width; `None` for anything else (bool and float included).
+    pub fn as_uint(&self) -> Option<u64> {
+        let (&m, rest) = self.0.split_first()?;
+        match m {
+            0x00..=0x7f => Some(u64::from(m)),
+            0xcc => Some(u64::from(rest[0])),
+            0xcd => Some(u64::from(u16::from_be_bytes([rest[0], rest[1]]))),
+            0xce => Some(u64::from(u32::from_be_bytes(rest[..4].try_into().ok()?))),
+            0xcf => Some(u64::from_be_bytes(rest[..8].try_into().ok()?)),
+            0xd0 => u64::try_from(i8::from_be_bytes([rest[0]])).ok(),
+            0xd1 => u64::try_from(i16::from_be_bytes([rest[0], rest[1]])).ok(),
+            0xd2 => u64::try_from(i32::from_be_bytes(rest[..4].try_into().ok()?)).ok(),
+            0xd3 => u64::try_from(i64::from_be_bytes(rest[..8].try_into().ok()?)).ok(),
+            _ => None,
+        }
+    }
+
+    /// A `str` value (already checked to be valid UTF-8); `None` for anything else.
+    pub fn as_str(&self) -> Option<&'a str> {
+        let (off, len) = str_span(self.0)?;
+        std::str::from_utf8(&self.0[off..off + len]).ok()
+    }
+
+    /// A `bin` value; `None` for anything else (a `str` is never coerced).
+    pub fn as_bin(&self) -> Option<&'a [u8]> {
+        let (&m, rest) = self.0.split_first()?;
+        let (hdr, len) = match m {
+            0xc4 => (1, usize::from(rest[0])),
+            0xc5 => (2, usize::from(u16::from_be_bytes([rest[0], rest[1]]))),
+            0xc6 => (4, u32::from_be_bytes(rest[..4].try_into().ok()?) as usize),
+            _ => return None,
+        };
+        Some(&rest[hdr..hdr + len])
+    }
+
+    /// True when the value is a map.
+    pub fn is_map(&self) -> bool {
+        matches!(self.0.first(), Some(0x80..=0x8f | 0xde | 0xdf))
+    }
+
+    /// The entries of a map whose keys are all strings, in wire order, read one at a time
+    /// without allocating: a map of millions of tiny entries costs no memory to walk.
+    ///
+    /// Errors when the value is not a map; each entry is an error when its key is not a
+    /// `str` (the iterator ends after the first error).
+    pub fn entries(&self, what: &'static str) -> Result<Entries<'a>, CodecError> {
+        let (&m, rest) = self.0.split_first().ok_or(CodecError::Malformed(what))?;
+        let (hdr, len) = match m {
+            0x80..=0x8f => (0, usize::from(m & 0x0f)),
+            0xde => (2, usize::from(u16::from_be_bytes([rest[0], rest[1]]))),
+            0xdf => (4, u32::from_be_bytes(four(rest)?) as usize),
+            _ => return Err(CodecError::NotAMap(what)),
+        };
+        Ok(Entries {
+            buf: &rest[hdr..],
+            left: len,
+            what,
+        })
+    }
+
+    /// The entries of a map whose keys are all strings, in wire order, collected.
+    ///
+    /// Errors when the value is not a map or a key is not a `str`. This allocates for every
+    /// entry (up to 16 times the size of the input): decoders use [`Raw::entries`].
+    pub fn map_entries(&self, what: &'static str) -> Result<Vec<(&'a str, Raw<'a>)>, CodecError> {
+        self.entries(what)?.collect()
+    }
+
+    /// The number of items of an array, from its header (`None` for anything else), so that
+    /// a count limit is checked before the items are collected.
+    pub fn array_len(&self) -> Option<usize> {
+        let (&m, rest) = self.0.split_first()?;
+        match m {
+            0x90..=0x9f => Some(usize::from(m & 0x0f)),
+            0xdc => Some(usize::from(u16::from_be_bytes([rest[0], rest[1]]))),
+            0xdd => Some(u32::from_be_bytes(four(rest).ok()?) as usize),
+            _ => None,
+        }
+    }
+
+    /// The items of an array.
+    pub fn array_items(&self, what: &'static str) -> Result<Vec<Raw<'a>>, CodecError> {
+        let (&m, rest) = self.0.split_first().ok_or(CodecError::Malformed(what))?;
+        let (hdr, len) = match m {
+            0x90..=0x9f => (0, usize::from(m & 0x0f)),
+            0xdc => (2, usize::from(u16::from_be_bytes([rest[0], rest[1]]))),
+            0xdd => (4, u32::from_be_bytes(four(rest)?) as usize),
+            _ => return Err(CodecError::WrongType(what)),
+        };
+        let mut buf = &rest[hdr..];
+        let mut out = Vec::with_capacity(len.min(buf.len()));
+        for _ in 0..len {
+            let (item, after) = split_value(buf, MAX_DEPTH)?;
+            out.push(item);
+            buf = after;
+        }
+        Ok(out)
+    }
+}
+
+/// The entries of a validated map, one at a time (see [`Raw::entries`]).
+#[derive(Debug, Clone)]
+pub struct Entries<'a> {
+    buf: &'a [u8],
+    left: usize,
+    what: &'static str,
+}
+
+impl<'a> Entries<'a> {
+    fn entry(&mut self) -> Result<(&'a str, Raw<'a>), CodecError> {
+        let (key, after_key) = split_value(self.buf, MAX_DEPTH)?;
+        let key = key.as_str().ok_or(CodecError::NonStringKey(self.what))?;
+        let (value, after_value) = split_value(after_key, MAX_DEPTH)?;
+        self.buf = after_value;
+        Ok((key, value))
+    }
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = Result<(&'a str, Raw<'a>), CodecError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let entry = self.entry();
+        if entry.is_err() {
+            self.left = 0;
+        }
+        Some(entry)
+    }
+}
+
+fn four(rest: &[u8]) -> Result<[u8; 4], CodecError> {
+    rest.get(..4)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(CodecError::Truncated)
+}
+
+/// Offset and length of a `str` payload, from its marker.
+fn str_span(buf: &[u8]) -> Option<(usize, usize)> {
+    let (&m, rest) = buf.split_first()?;
+    match m {
+        0xa0..=0xbf => Some((1, usize::from(m & 0x1f))),
+        0xd9 => Some((2, usize::from(*rest.first()?))),
+        0xda => Some((
+            3,
+            usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?])),
+        )),
+        0xdb => Some((
+            5,
+            u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize,
+        )),
+        _ => None,
+    }
+}
+
+/// Decodes exactly one value from `buf` and checks nothing follows it.
+pub fn single_value<'a>(buf: &'a [u8], what: &'static str) -> Result<Raw<'a>, CodecError> {
+    let (value, rest) = split_value(buf, MAX_DEPTH)?;
+    if !rest.is_empty() {
+        return Err(CodecError::TrailingBytes(what));
+    }
+    Ok(value)
+}
+
+/// Validates the first value of `buf` and splits it off.
+///
+/// Validation is complete: lengths fit, strings are UTF-8, nesting is at most `depth`,
+/// and the reserved byte `0xc1` is refused.
+pub fn split_value(buf: &[u8], depth: usize) -> Result<(Raw<'_>, &[u8]), CodecError> {
+    let len = value_len(buf, depth)?;
+    Ok((Raw(&buf[..len]), &buf[len..]))
+}
+
+fn need(buf: &[u8], n: usize) -> Result<(), CodecError> {
+    if buf.len() < n {
+        Err(CodecError::Truncated)
+    } else {
+        Ok(())
+    }
+}
+
+fn be_len(buf: &[u8], width: usize) -> Result<usize, CodecError> {
+    need(buf, 1 + width)?;
+    let b = &buf[1..=width];
+    Ok(match width {
+        1 => usize::from(b[0]),
+        2 => usize::from(u16::from_be_bytes([b[0], b[1]])),
+        _ => u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize,
+    })
+}
+
+/// Length in bytes of the first encoded value of `buf`.
+fn value_len(buf: &[u8], depth: usize) -> Result<usize, CodecError> {
+    if depth == 0 {
+        return Err(CodecError::TooDeep);
+    }
+    let m = *buf.first().ok_or(CodecError::Truncated)?;
+    let fixed = |n: usize| need(buf, n).map(|()| n);
+    let payload = |hdr: usize, len: usize| {
+        let total = hdr.checked_add(len).ok_or(CodecError::Truncated)?;
+        need(buf, total).map(|()| total)
+    };
+    let utf8 = |hdr: usize, len: usize| {
+        let total = payload(hdr, len)?;
+        std::str::from_utf8(&buf[hdr..total]).map_err(|_| CodecError::InvalidUtf8)?;
+        Ok::<usize, CodecError>(total)
+    };
+    match m {
+        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => Ok(1),
+        0xc1 => Err(CodecError::Malformed("reserved marker 0xc1")),
+        0xcc | 0xd0 => fixed(2),
+        0xcd | 0xd1 => fixed(3),
+        0xce | 0xd2 | 0xca => fixed(5),
+        0xcf | 0xd3 | 0xcb => fixed(9),
+        0xa0..=0xbf => utf8(1, usize::from(m & 0x1f)),
+        0xd9 => utf8(2, be_len(buf, 1)?),
+        0xda => utf8(3, be_len(buf, 2)?),
+        0xdb => utf8(5, be_len(buf, 4)?),
+        0xc4 => payload(2, be_len(buf, 1)?),
+        0xc5 => payload(3, be_len(buf, 2)?),
+        0xc6 => payload(5, be_len(buf, 4)?),
+        0xd4 => fixed(3),
+        0xd5 => fixed(4),
+        0xd6 => fixed(6),
+        0xd7 => fixed(10),
+        0xd8 => fixed(18),
+        0xc7 => payload(3, be_len(buf, 1)?),
+        0xc8 => payload(4, be_len(buf, 2)?),
+        0xc9 => payload(6, be_len(buf, 4)?),
+        0x90..=0x9f => items_len(buf, 1, usize::from(m & 0x0f), depth),
+        0xdc => items_len(buf, 3, be_len(buf, 2)?, depth),
+        0xdd => items_len(buf, 5, be_len(buf, 4)?, depth),
+        0x80..=0x8f => items_len(buf, 1, 2 * usize::from(m & 0x0f), depth),
+        0xde => items_len(buf, 3, 2 * be_len(buf, 2)?, depth),
+        0xdf => items_len(buf, 5, 2 * be_len(buf, 4)?, depth),
+    }
+}
+
+fn items_len(buf: &[u8], hdr: usize, count: usize, depth: usize) -> Result<usize, CodecError> {
+    let mut pos = hdr;
+    need(buf, pos)?;
+    for _ in 0..count {
+        pos += value_len(&buf[pos..], depth - 1)?;
+    }
+    Ok(pos)
+}

@@ -1,0 +1,416 @@
+//! `sealrpc-keys`: create the control-plane master secret, issue guest bundles, rotate and
+//! revoke keys, show the public state, and inspect envelopes.
+//!
+//! A key directory holds `master.key` (64 hex digits, mode 0600) and `rotation.json` (the
+//! rotation state); see docs/key-bundle.md. Nothing this tool prints contains a secret.
+//!
+//! Exit codes: 0 success (for `inspect`: decoded, and accepted when keys were given),
+//! 1 error, 2 usage error, 3 `inspect` rejected the envelope.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Parser, Subcommand};
+use sealrpc_core::Principal;
+use sealrpc_core::wire::{KeyId, Limits, Role};
+use sealrpc_signers::rotation::EpochState;
+use sealrpc_signers::{
+    ControlPlaneKeys, DerivedKeys, GuestBundle, GuestKeys, MasterSecret, RotationTable, inspect,
+};
+use serde_json::json;
+
+const MASTER_FILE: &str = "master.key";
+const STATE_FILE: &str = "rotation.json";
+
+#[derive(Parser)]
+#[command(
+    name = "sealrpc-keys",
+    version,
+    about = "Manage sealrpc control-plane and guest keys"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create a key directory: a new master secret (mode 0600) and a fresh rotation state.
+    /// Refuses to overwrite an existing master secret.
+    Init {
+        /// The key directory (created with mode 0700 if absent).
+        #[arg(long)]
+        dir: PathBuf,
+        /// A control-plane service whose signing key guests pin (repeatable).
+        #[arg(long = "service")]
+        services: Vec<String>,
+        /// Grace window for the previous epoch after a rotation, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        grace_secs: u64,
+    },
+    /// Record a control-plane service whose signing key guests pin.
+    AddService {
+        /// Service name (the principal is `control:<name>`).
+        name: String,
+        /// The key directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Write the key bundle of a guest instance (mode 0600; refuses to overwrite).
+    IssueGuest {
+        /// The guest's instance id.
+        instance_id: String,
+        /// The key directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The bundle file to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Move one key family to its next epoch.
+    Rotate {
+        /// The key directory.
+        #[arg(long)]
+        dir: PathBuf,
+        #[command(flatten)]
+        which: Which,
+    },
+    /// Revoke a guest instance: every key of `guest:<id>` is refused.
+    Revoke {
+        /// The guest's instance id.
+        instance_id: String,
+        /// The key directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Lift a revocation.
+    Unrevoke {
+        /// The guest's instance id.
+        instance_id: String,
+        /// The key directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Print key ids, epochs, public keys and revocations as JSON (never secrets).
+    Show {
+        /// The key directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Decode an envelope file (raw bytes or hex text); with keys, run the receive pipeline.
+    Inspect {
+        /// The envelope file.
+        file: PathBuf,
+        /// A control-plane key directory: receive as the service given by --as.
+        #[arg(long, requires = "as_principal")]
+        keys: Option<PathBuf>,
+        /// The receiving control-plane principal, e.g. `control:conductor`.
+        #[arg(long = "as", value_name = "PRINCIPAL")]
+        as_principal: Option<String>,
+        /// A guest bundle file: receive as that guest.
+        #[arg(long, conflicts_with = "keys")]
+        bundle: Option<PathBuf>,
+        /// The receiver's clock, unix milliseconds (default: now).
+        #[arg(long)]
+        now_ms: Option<u64>,
+    },
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct Which {
+    /// A guest's k2, k3 and signing key.
+    #[arg(long, value_name = "INSTANCE_ID")]
+    guest: Option<String>,
+    /// The control plane's k1 and every service's signing key.
+    #[arg(long)]
+    control: bool,
+    /// The guests' broadcast key kb (do it after revoking a guest).
+    #[arg(long)]
+    broadcast: bool,
+}
+
+type Res<T> = Result<T, String>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.cmd) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sealrpc-keys: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load_state(dir: &Path) -> Res<RotationTable> {
+    RotationTable::load(&dir.join(STATE_FILE)).map_err(|e| e.to_string())
+}
+
+fn save_state(dir: &Path, table: &RotationTable) -> Res<()> {
+    table.save(&dir.join(STATE_FILE)).map_err(|e| e.to_string())
+}
+
+fn load_master(dir: &Path) -> Res<Arc<MasterSecret>> {
+    MasterSecret::load(&dir.join(MASTER_FILE))
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+fn print_json(v: &serde_json::Value) -> Res<()> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
+fn run(cmd: Cmd) -> Res<ExitCode> {
+    match cmd {
+        Cmd::Init {
+            dir,
+            services,
+            grace_secs,
+        } => init(&dir, &services, grace_secs)?,
+        Cmd::AddService { name, dir } => {
+            let table = load_state(&dir)?;
+            table.add_service(&name).map_err(|e| e.to_string())?;
+            save_state(&dir, &table)?;
+            println!("service control:{name} recorded");
+        }
+        Cmd::IssueGuest {
+            instance_id,
+            dir,
+            out,
+        } => issue_guest(&dir, &instance_id, &out)?,
+        Cmd::Rotate { dir, which } => {
+            let table = load_state(&dir)?;
+            let (what, epoch) = if let Some(id) = which.guest {
+                let e = table.rotate_guest(&id).map_err(|e| e.to_string())?;
+                (format!("guest:{id}"), e)
+            } else if which.control {
+                ("control plane".to_owned(), table.rotate_control())
+            } else {
+                ("broadcast key".to_owned(), table.rotate_broadcast())
+            };
+            save_state(&dir, &table)?;
+            println!(
+                "{what} is now at epoch {epoch}; the previous epoch stays valid for {} s",
+                table.grace().as_secs()
+            );
+        }
+        Cmd::Revoke { instance_id, dir } => {
+            let table = load_state(&dir)?;
+            let fresh = table.revoke(&instance_id).map_err(|e| e.to_string())?;
+            save_state(&dir, &table)?;
+            println!(
+                "guest:{instance_id} {}; it still holds the broadcast key: run `rotate --broadcast` and redistribute bundles",
+                if fresh {
+                    "revoked"
+                } else {
+                    "was already revoked"
+                }
+            );
+        }
+        Cmd::Unrevoke { instance_id, dir } => {
+            let table = load_state(&dir)?;
+            let was = table.unrevoke(&instance_id);
+            save_state(&dir, &table)?;
+            println!(
+                "guest:{instance_id} {}",
+                if was {
+                    "no longer revoked"
+                } else {
+                    "was not revoked"
+                }
+            );
+        }
+        Cmd::Show { dir } => show(&dir)?,
+        Cmd::Inspect {
+            file,
+            keys,
+            as_principal,
+            bundle,
+            now_ms,
+        } => {
+            return inspect_file(
+                &file,
+                keys.as_deref(),
+                as_principal.as_deref(),
+                bundle.as_deref(),
+                now_ms,
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init(dir: &Path, services: &[String], grace_secs: u64) -> Res<()> {
+    if !dir.exists() {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let table = RotationTable::new();
+    table.set_grace(Duration::from_secs(grace_secs));
+    for s in services {
+        table.add_service(s).map_err(|e| e.to_string())?;
+    }
+    let state = dir.join(STATE_FILE);
+    if state.exists() {
+        return Err(format!(
+            "{}: already exists, refusing to overwrite",
+            state.display()
+        ));
+    }
+    let master = MasterSecret::generate().map_err(|e| e.to_string())?;
+    master
+        .save_new(&dir.join(MASTER_FILE))
+        .map_err(|e| e.to_string())?;
+    save_state(dir, &table)?;
+    println!("initialized {} (master secret mode 0600)", dir.display());
+    Ok(())
+}
+
+fn issue_guest(dir: &Path, instance_id: &str, out: &Path) -> Res<()> {
+    let table = Arc::new(load_state(dir)?);
+    let Some(service) = table.services().into_iter().next() else {
+        return Err("no control-plane service recorded: run `sealrpc-keys add-service NAME --dir DIR` first".into());
+    };
+    let master = load_master(dir)?;
+    let keys =
+        ControlPlaneKeys::new(master, Arc::clone(&table), &service).map_err(|e| e.to_string())?;
+    let bundle = keys
+        .issue_guest_bundle(instance_id)
+        .map_err(|e| e.to_string())?;
+    bundle.save_new(out).map_err(|e| e.to_string())?;
+    save_state(dir, &table)?;
+    println!(
+        "wrote the bundle of {} (epoch {}) to {} (mode 0600)",
+        bundle.principal(),
+        bundle.epoch(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn epoch_json(s: EpochState) -> serde_json::Value {
+    json!({ "epoch": s.epoch, "rotated_at_ms": s.rotated_at_ms })
+}
+
+fn show(dir: &Path) -> Res<()> {
+    let table = load_state(dir)?;
+    let derived = DerivedKeys::new(load_master(dir)?);
+    let pk = |id: &KeyId| -> Res<String> {
+        derived
+            .signing_key(id)
+            .map(|k| hex::encode(k.verifying_key().to_bytes()))
+            .map_err(|e| format!("{id}: {e}"))
+    };
+    let control = table.control_state();
+    let mut signing = serde_json::Map::new();
+    for s in table.services() {
+        let p = Principal::service(&s).ok_or_else(|| format!("bad service {s:?}"))?;
+        let id = KeyId::new(Role::Sig, p, control.epoch);
+        signing.insert(id.to_string(), json!(pk(&id)?));
+    }
+    let mut guests = Vec::new();
+    for (id, st) in table.guests() {
+        let p = Principal::guest(&id).ok_or_else(|| format!("bad instance id {id:?}"))?;
+        let sig = KeyId::new(Role::Sig, p.clone(), st.epoch);
+        guests.push(json!({
+            "instance_id": id,
+            "epoch": epoch_json(st),
+            "revoked": table.is_revoked(&id),
+            "key_ids": [
+                KeyId::new(Role::K2, p.clone(), st.epoch).to_string(),
+                KeyId::new(Role::K3, p, st.epoch).to_string(),
+                sig.to_string(),
+            ],
+            "public_key": pk(&sig)?,
+        }));
+    }
+    print_json(&json!({
+        "dir": dir.display().to_string(),
+        "grace_secs": table.grace().as_secs(),
+        "control": {
+            "epoch": epoch_json(control),
+            "k1": KeyId::new(Role::K1, Principal::control(), control.epoch).to_string(),
+            "signing_keys": signing,
+        },
+        "broadcast": {
+            "epoch": epoch_json(table.broadcast_state()),
+            "kb": KeyId::new(Role::Kb, Principal::guests(), table.broadcast_epoch()).to_string(),
+        },
+        "guests": guests,
+        "revoked": table.revoked(),
+    }))
+}
+
+fn read_envelope(file: &Path) -> Res<Vec<u8>> {
+    let raw = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let trimmed = raw.trim_ascii();
+    let looks_hex = !trimmed.is_empty()
+        && trimmed.len() % 2 == 0
+        && trimmed.iter().all(|c| c.is_ascii_hexdigit());
+    Ok(if looks_hex {
+        hex::decode(trimmed).map_err(|e| e.to_string())?
+    } else {
+        raw
+    })
+}
+
+fn inspect_file(
+    file: &Path,
+    keys: Option<&Path>,
+    as_principal: Option<&str>,
+    bundle: Option<&Path>,
+    now_ms: Option<u64>,
+) -> Res<ExitCode> {
+    let bytes = read_envelope(file)?;
+    let envelope = inspect::describe_envelope(&bytes, &Limits::default())
+        .unwrap_or_else(|e| json!({ "$error": e.to_string() }));
+    let config = match (keys, bundle) {
+        (Some(dir), _) => {
+            let who = as_principal.unwrap_or_default();
+            let service = Principal::parse(who)
+                .filter(|p| p.is_control_plane())
+                .and_then(|p| p.as_str().strip_prefix("control:").map(str::to_owned))
+                .ok_or_else(|| format!("--as must be control:<service>, not {who:?}"))?;
+            let table = Arc::new(load_state(dir)?);
+            let cp = ControlPlaneKeys::new(load_master(dir)?, table, &service)
+                .map_err(|e| e.to_string())?;
+            Some(cp.security())
+        }
+        (None, Some(path)) => {
+            let b = GuestBundle::load(path).map_err(|e| e.to_string())?;
+            Some(
+                GuestKeys::from_bundle(&b)
+                    .map_err(|e| e.to_string())?
+                    .security(),
+            )
+        }
+        (None, None) => None,
+    };
+    let Some(config) = config else {
+        print_json(&json!({ "envelope": envelope }))?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let security = config.build();
+    let now = now_ms.map_or_else(SystemTime::now, |ms| UNIX_EPOCH + Duration::from_millis(ms));
+    let result = security.admit_at(&sealrpc_core::bytes::Bytes::from(bytes), &|_| true, now);
+    let accepted = result.is_ok();
+    print_json(&json!({
+        "envelope": envelope,
+        "receiver": security.principal().to_string(),
+        "result": inspect::verdict_to_json(&result),
+    }))?;
+    Ok(if accepted {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}

@@ -1,0 +1,100 @@
+//! The crate's error type: key files, bundles, rotation state. Never carries key bytes.
+
+use std::path::PathBuf;
+
+use sealrpc_core::security::KeyError;
+
+/// Everything that can go wrong outside the hot path (loading, saving, issuing keys).
+///
+/// Messages name the file and the problem, never the bytes of a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file does not exist.
+    #[error("{}: no such file", path.display())]
+    NotFound {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Refused to overwrite an existing file.
+    #[error("{}: already exists, refusing to overwrite", path.display())]
+    AlreadyExists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A secret file that group or others may read (or write).
+    #[error(
+        "{}: permissions {mode:04o} are too open; a key file must be readable by its owner only (chmod 600)",
+        path.display()
+    )]
+    InsecurePermissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The file exists but its content is not what it should be.
+    #[error("{}: corrupt: {reason}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (never the content itself).
+        reason: String,
+    },
+    /// Any other I/O failure.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The operating system's random generator failed.
+    #[error("random generator failed: {0}")]
+    Random(String),
+    /// A key id, principal or instance id that is not well formed.
+    #[error("invalid {what}: {value:?}")]
+    Invalid {
+        /// What was expected (`key id`, `instance id`, ...).
+        what: &'static str,
+        /// The offending text (never secret).
+        value: String,
+    },
+    /// A key map or bundle entry that cannot be used.
+    #[error("key {key_id}: {reason}")]
+    BadKey {
+        /// The key id (never the key).
+        key_id: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A key operation failed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let path = path.into();
+        match source.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound { path },
+            std::io::ErrorKind::AlreadyExists => Error::AlreadyExists { path },
+            _ => Error::Io { path, source },
+        }
+    }
+
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Corrupt {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn invalid(what: &'static str, value: &str) -> Self {
+        Error::Invalid {
+            what,
+            value: value.chars().take(300).collect(),
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! # sealrpc-signers
+//!
+//! The security plugins of sealrpc: the hooks [`sealrpc_core::security`] defines,
+//! implemented with ed25519 signatures and XChaCha20-Poly1305 seals, over the K1/K2/K3
+//! key hierarchy derived from one control-plane master secret.
+//!
+//! - A control-plane service builds its [`sealrpc_core::SecurityConfig`] with
+//!   [`ControlPlaneKeys::security`].
+//! - A guest builds its own from the bundle it received at provisioning:
+//!   [`GuestKeys::from_bundle`] then [`GuestKeys::security`].
+//!
+//! `docs/key-bundle.md` describes the files, `docs/threat-model.md` what they protect.
+#![forbid(unsafe_code)]
+
+mod assemble;
+pub mod bundle;
+pub mod cache;
+pub mod control;
+pub mod derive;
+pub mod derived;
+pub mod ed25519;
+pub mod error;
+pub mod guest;
+pub mod inspect;
+mod keyfile;
+pub mod rotation;
+pub mod secret;
+pub mod xchacha;
+
+pub use bundle::GuestBundle;
+pub use control::ControlPlaneKeys;
+pub use derive::derive_key;
+pub use derived::DerivedKeys;
+pub use ed25519::{
+    ED25519_ALGORITHM, Ed25519Signer, Ed25519Verifier, PinnedPublicKeys, PublicKeys,
+    RotatingSigner, SigningKeys,
+};
+pub use error::Error;
+pub use guest::GuestKeys;
+pub use rotation::RotationTable;
+pub use secret::{MasterSecret, SecretKey};
+pub use xchacha::{AeadKeys, XChaChaOpener, XChaChaSealer};

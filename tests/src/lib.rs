@@ -1,0 +1,20 @@
+//! Shared helpers for the sealrpc integration, conformance, attack and upgrade suites.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support code"
+)]
+
+pub mod cluster;
+pub mod fuzz_targets;
+pub mod golden;
+pub mod load;
+pub mod metrics;
+pub mod mutate;
+pub mod trove;
+pub mod vectors;
+
+/// The README's usage example, compiled and run as a doctest so that it cannot rot.
+#[doc = include_str!("../../README.md")]
+pub mod readme {}

@@ -1,0 +1,183 @@
+//! The vector harness: replays a vector file's cases (the independent implementation's
+//! `conformance.json`, our own `golden.json`) through the receive pipeline.
+//!
+//! Schema: see `docs/vectors/conformance-README.md`. Our golden file adds, per case:
+//! `prior` (envelopes the same receiver admits first, e.g. for a replay), `epochs`
+//! (instance id -> current epoch, for the control plane's rotation table; otherwise the
+//! epochs the envelope names are taken as current) and `reason` (the expected rejection
+//! reason, pinned for our own vectors only).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sealrpc_core::bytes::Bytes;
+use sealrpc_core::security::{Auth, ClassPolicy, Mode, Policy, RejectReason};
+use sealrpc_core::wire::{EnvelopeRef, Header, KeyId, Limits};
+use sealrpc_core::{Principal, SecurityConfig};
+use sealrpc_signers::{ControlPlaneKeys, GuestKeys, MasterSecret, RotationTable};
+use serde_json::Value;
+
+/// The project's `docs/vectors/` folder.
+pub fn vectors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors")
+}
+
+/// Reads a vector file.
+pub fn load(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read vectors {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The receiver's policy for a case: `auth` none = Permissive.
+pub fn policy(case: &Value) -> Policy {
+    let require_sealed = case["require_sealed"].as_bool().unwrap();
+    let (mode, auth) = match case["auth"].as_str().unwrap() {
+        "signature" => (Mode::Enforce, Auth::Signature),
+        "pairwise" => (Mode::Enforce, Auth::SignatureOrPairwise),
+        "none" => (Mode::Permissive, Auth::Signature),
+        other => panic!("unknown auth {other}"),
+    };
+    Policy::uniform(ClassPolicy {
+        mode,
+        auth,
+        require_sealed,
+        ..ClassPolicy::enforce()
+    })
+}
+
+/// Every key id an envelope names (signatures and seal).
+fn key_ids(bytes: &[u8]) -> Vec<KeyId> {
+    let Ok(env) = EnvelopeRef::decode(bytes, &Limits::default()) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<KeyId> = env
+        .signatures
+        .iter()
+        .filter_map(|s| KeyId::parse(&s.key_id).ok())
+        .collect();
+    if let Ok(Header {
+        seal: Some(seal), ..
+    }) = Header::decode(env.header)
+    {
+        ids.extend(KeyId::parse(&seal.key_id).ok());
+    }
+    ids
+}
+
+/// Builds the receiver a case describes.
+pub fn receiver(case: &Value, envelopes: &[Vec<u8>]) -> SecurityConfig {
+    let me = Principal::parse(case["me"].as_str().unwrap()).unwrap();
+    let revoked: Vec<String> = case["revoked"]
+        .as_array()
+        .map(|a| a.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default();
+    if let Some(master) = case["master"].as_str() {
+        let table = Arc::new(RotationTable::new());
+        match case["epochs"].as_object() {
+            Some(epochs) => {
+                for (g, e) in epochs {
+                    table.set_guest_epoch(g, e.as_u64().unwrap()).unwrap();
+                }
+            }
+            None => {
+                for id in envelopes.iter().flat_map(|e| key_ids(e)) {
+                    if let Some(g) = id.principal().guest_id() {
+                        table.set_guest_epoch(g, id.epoch()).unwrap();
+                    }
+                }
+            }
+        }
+        for g in &revoked {
+            table.revoke(g).unwrap();
+        }
+        let master = Arc::new(MasterSecret::from_hex(master).unwrap());
+        let service = me.as_str().strip_prefix("control:").unwrap();
+        ControlPlaneKeys::new(master, table, service)
+            .unwrap()
+            .security()
+    } else {
+        let keys: BTreeMap<String, Vec<u8>> = case["keys"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, x)| (k.clone(), hex::decode(x.as_str().unwrap()).unwrap()))
+            .collect();
+        GuestKeys::from_key_map(me, keys, revoked)
+            .unwrap()
+            .security()
+    }
+}
+
+/// The outcome of one case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Case name.
+    pub name: String,
+    /// Accepted (with principal) or rejected (with reason).
+    pub result: Result<Option<String>, RejectReason>,
+}
+
+/// Runs every case of a vector file; returns the outcomes and the failures.
+pub fn run(file: &Value) -> (Vec<Outcome>, Vec<String>) {
+    let now = UNIX_EPOCH + Duration::from_millis(file["now_ms"].as_u64().unwrap());
+    let skew = file["skew_ms"].as_u64().unwrap_or(60_000);
+    let mut outcomes = Vec::new();
+    let mut failures = Vec::new();
+    for case in file["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap().to_owned();
+        let bytes = hex::decode(case["envelope"].as_str().unwrap()).unwrap();
+        let prior: Vec<Vec<u8>> = case["prior"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| hex::decode(x.as_str().unwrap()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut all = prior.clone();
+        all.push(bytes.clone());
+        let security = receiver(case, &all)
+            .policy(policy(case))
+            .replay(sealrpc_core::security::ReplayConfig {
+                skew_ms: skew,
+                ..Default::default()
+            })
+            .build();
+        for p in &prior {
+            if let Err(r) = security.admit_at(&Bytes::from(p.clone()), &|_| true, now) {
+                failures.push(format!("{name}: prior envelope rejected: {}", r.reason));
+            }
+        }
+        let result = security
+            .admit_at(&Bytes::from(bytes), &|_| true, now)
+            .map(|a| a.principal.map(|p| p.to_string()))
+            .map_err(|r| r.reason);
+        let want_accept = case["verdict"] == "accept";
+        let want_principal = case["principal"].as_str().map(str::to_owned);
+        let ok = match &result {
+            Ok(p) => want_accept && *p == want_principal,
+            Err(reason) => {
+                !want_accept
+                    && case["reason"]
+                        .as_str()
+                        .is_none_or(|want| want == reason.as_str())
+            }
+        };
+        if !ok {
+            failures.push(format!(
+                "{name}: expected {} {:?} (reason {:?}), got {result:?}",
+                case["verdict"], want_principal, case["reason"]
+            ));
+        }
+        outcomes.push(Outcome { name, result });
+    }
+    (outcomes, failures)
+}
+
+/// The clock the vectors use, as a `SystemTime`.
+pub fn vector_now(file: &Value) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(file["now_ms"].as_u64().unwrap())
+}
