@@ -158,6 +158,13 @@ pub enum Error {
     Invalid(String),
 }
 
+/// Lets a send stack end in a service that cannot fail.
+impl From<std::convert::Infallible> for Error {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 impl From<TransportError> for Error {
     fn from(e: TransportError) -> Self {
         match e.kind {

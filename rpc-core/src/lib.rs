@@ -11,6 +11,7 @@ pub use bytes;
 pub mod client;
 pub mod context;
 pub mod error;
+pub mod layer;
 pub mod payload;
 pub mod principal;
 pub mod rand;

@@ -1,18 +1,20 @@
-//! Sending calls and casts: version cap, deadline, header, body, seal and sign, send, and
-//! (for calls) waiting for the matching reply.
+//! Sending calls and casts: version cap, deadline, header, body, then seal, sign and send
+//! through the [`SealLayer`](crate::layer::SealLayer), and (for calls) waiting for the
+//! matching reply.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
 use tokio::sync::OwnedSemaphorePermit;
+use tower::ServiceExt;
 use tracing::Instrument;
 
 use super::service::{CallRequest, CallResponse};
 use super::{Inner, reply};
 use crate::error::Error;
+use crate::layer::SealRequest;
 use crate::security::{Outbound, now_ms};
-use crate::transport::{Outgoing, TransportError, TransportErrorKind};
+use crate::transport::{TransportError, TransportErrorKind};
 use crate::wire::{Header, Kind, MessageId, RequestBody};
 
 fn millis(d: Duration) -> u64 {
@@ -61,13 +63,14 @@ impl Inner {
         }
     }
 
-    fn envelope(
+    /// The message to seal, sign and send for `req`.
+    fn message(
         &self,
         req: &CallRequest,
         kind: Kind,
         id: MessageId,
         ttl: Option<Duration>,
-    ) -> Result<Vec<u8>, Error> {
+    ) -> SealRequest {
         let header = Header {
             id,
             kind,
@@ -86,12 +89,20 @@ impl Inner {
             req.args.bytes(),
             req.ctx.bytes(),
         );
-        self.security.seal_and_sign(Outbound {
-            header,
-            body,
-            peer: req.target.effective_peer(),
-            carries_secret: req.carries_secret(),
-        })
+        let is_call = kind == Kind::Call;
+        SealRequest {
+            message: Outbound {
+                header,
+                body,
+                peer: req.target.effective_peer(),
+                carries_secret: req.carries_secret(),
+            },
+            to: req.target.address(),
+            reply_to: is_call.then(|| self.route.clone()),
+            expiration: ttl,
+            // A cast returns once the transport holds it; a call waits for its reply.
+            confirm: !is_call,
+        }
     }
 }
 
@@ -138,18 +149,12 @@ async fn call_inner(
     if ttl.is_zero() {
         return Err(Error::Timeout(timeout));
     }
-    let payload = inner.envelope(req, Kind::Call, id, Some(ttl))?;
+    let message = inner.message(req, Kind::Call, id, Some(ttl));
     let (_guard, rx) = inner
         .pending
         .register(id, req.target.effective_peer())
         .ok_or(Error::Shutdown)?;
-    let send = inner.transport.send(Outgoing {
-        to: req.target.address(),
-        payload: Bytes::from(payload),
-        reply_to: Some(inner.route.clone()),
-        expiration: Some(ttl),
-        confirm: false,
-    });
+    let send = inner.sender.clone().oneshot(message);
     // The send counts against the timeout too: a full queue (a server that stopped
     // reading) or a transport waiting for a lost connection must not hold the call past it.
     let left = timeout.saturating_sub(started.elapsed());
@@ -187,18 +192,8 @@ pub(crate) async fn cast(inner: &Arc<Inner>, req: CallRequest) -> Result<(), Err
             (None, None) => None,
             (t, d) => Some(effective_timeout(t.unwrap_or(Duration::MAX), d)?),
         };
-        let payload = inner.envelope(&req, kind, id, ttl)?;
-        let result = inner
-            .transport
-            .send(Outgoing {
-                to: req.target.address(),
-                payload: Bytes::from(payload),
-                reply_to: None,
-                expiration: ttl,
-                confirm: true,
-            })
-            .await
-            .map_err(Error::from);
+        let message = inner.message(&req, kind, id, ttl);
+        let result = inner.sender.clone().oneshot(message).await;
         if let Err(e) = &result {
             tracing::debug!(code = %e.code(), "cast failed");
         }

@@ -14,12 +14,14 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
+use tower::Layer;
 
 pub use prepared::Prepared;
 pub use service::{CallRequest, CallResponse, ClientService};
 
 use crate::context::Context;
 use crate::error::Error;
+use crate::layer::{Seal, SealLayer, TransportSender};
 use crate::security::Security;
 use crate::target::Target;
 use crate::transport::Transport;
@@ -86,9 +88,11 @@ impl ClientBuilder {
             Arc::clone(&self.security),
             Arc::clone(&pending),
         ));
+        let sender = SealLayer::new(Arc::clone(&self.security))
+            .layer(TransportSender::new(Arc::clone(&self.transport)));
         Ok(Client {
             inner: Arc::new(Inner {
-                transport: self.transport,
+                sender,
                 security: self.security,
                 route,
                 pending,
@@ -112,7 +116,7 @@ impl Drop for AbortOnDrop {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) sender: Seal<TransportSender>,
     pub(crate) security: Arc<Security>,
     pub(crate) route: String,
     pub(crate) pending: Arc<Pending>,

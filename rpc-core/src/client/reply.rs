@@ -1,43 +1,62 @@
 //! The reply loop (admits replies, matches them to pending calls) and the mapping of error
 //! replies to [`Error`].
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Deserialize;
+use tower::{Layer, Service, ServiceExt, service_fn};
 
 use super::pending::Pending;
 use crate::error::{Error, ErrorCode};
+use crate::layer::{AdmitLayer, AdmittedMessage, Inbound};
 use crate::payload::decode_value;
-use crate::security::{AdmittedBody, RejectReason, Security};
+use crate::security::{Admitted, AdmittedBody, RejectReason, Security};
 use crate::transport::ReplyInbox;
 use crate::version::Version;
 use crate::wire::{ErrorBody, Kind, ReplyBody};
 
-/// Consumes the reply inbox until it closes.
+/// Consumes the reply inbox until it closes: each reply goes through an
+/// [`AdmitLayer`](crate::layer::AdmitLayer) to the pending call it answers.
 pub(crate) async fn reply_loop(inbox: ReplyInbox, security: Arc<Security>, pending: Arc<Pending>) {
     let ReplyInbox {
         route,
         mut deliveries,
     } = inbox;
+    let complete = {
+        let security = Arc::clone(&security);
+        let pending = Arc::clone(&pending);
+        service_fn(move |msg: AdmittedMessage| {
+            let delivered = complete(&security, &pending, msg.message);
+            std::future::ready(Ok::<bool, Infallible>(delivered))
+        })
+    };
+    let mut admit = AdmitLayer::new(security, [route]).layer(complete);
     while let Some(mut delivery) = deliveries.recv().await {
-        let admitted = security.admit(&delivery.payload, &|dst| dst == route);
+        let inbound = Inbound::take(&mut delivery);
         delivery.ack().await;
         // Rejections are counted (and rate-limited logged) by the pipeline itself.
-        let Ok(admitted) = admitted else { continue };
-        let delivered = match (admitted.header.kind, admitted.header.corr, admitted.body) {
-            (Kind::Reply, Some(corr), AdmittedBody::Reply(body)) => {
-                pending.complete(corr, admitted.principal.as_ref(), body)
-            }
-            _ => false,
-        };
-        if !delivered {
-            // Late (timed out), unknown, or from a principal that may not answer the call.
-            security.count_rejection(RejectReason::UnexpectedReply);
-            tracing::debug!(id = %admitted.header.id, "dropped an unexpected reply");
-        }
+        let Ok(ready) = admit.ready().await;
+        let Ok(_admission) = ready.call(inbound).await;
     }
     pending.close();
+}
+
+/// Hands an admitted reply to the call waiting for it; false (counted) when none is.
+fn complete(security: &Security, pending: &Pending, reply: Admitted) -> bool {
+    let delivered = match (reply.header.kind, reply.header.corr, reply.body) {
+        (Kind::Reply, Some(corr), AdmittedBody::Reply(body)) => {
+            pending.complete(corr, reply.principal.as_ref(), body)
+        }
+        _ => false,
+    };
+    if !delivered {
+        // Late (timed out), unknown, or from a principal that may not answer the call.
+        security.count_rejection(RejectReason::UnexpectedReply);
+        tracing::debug!(id = %reply.header.id, "dropped an unexpected reply");
+    }
+    delivered
 }
 
 #[derive(Deserialize)]

@@ -2,6 +2,7 @@
 //! interface versions, bounded concurrent dispatch, tower layers around dispatch, and
 //! graceful shutdown.
 
+mod answer;
 mod caller;
 mod dispatch;
 mod error;
@@ -86,7 +87,7 @@ pub struct ServerBuilder<L = Identity> {
     endpoints: Vec<Box<dyn Endpoint>>,
     args_checks: Vec<LateArgsCheck>,
     caller_checks: Vec<(String, CallerCheck)>,
-    broker_user: Option<run::BrokerUserCheck>,
+    broker_user: Option<crate::layer::BrokerUserCheck>,
     layer: L,
 }
 
@@ -280,16 +281,12 @@ impl<L> ServerBuilder<L> {
             fanout: self.fanout,
         };
         let subscription = self.transport.listen(&spec).await?;
-        let service = self.layer.layer(Dispatch::new(registry));
+        let dispatch = self.layer.layer(Dispatch::new(registry));
+        let shared = run::Shared::new(self.transport, self.security, &spec, self.broker_user);
         Ok(run::spawn(
-            run::Shared {
-                transport: self.transport,
-                security: self.security,
-                served: spec.served_addresses(),
-                spec,
-                broker_user: self.broker_user,
-            },
-            service,
+            shared,
+            spec,
+            dispatch,
             subscription,
             self.max_concurrency,
         ))

@@ -1,0 +1,181 @@
+//! [`AdmitLayer`]: the receive half of the security pipeline as a tower layer.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+
+use crate::principal::Principal;
+use crate::security::{Admitted, RejectReason, Rejection, Security};
+use crate::transport::Delivery;
+
+/// Says whether a broker user may publish for a principal (see [`AdmitLayer::bind_broker_user`]).
+pub type BrokerUserCheck = Arc<dyn Fn(&Principal, &str) -> bool + Send + Sync>;
+
+/// A message as a transport delivered it: what [`Admit`] takes.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// The envelope bytes.
+    pub payload: Bytes,
+    /// The transport route for a reply, if it is a call.
+    pub reply_to: Option<String>,
+    /// The broker-validated publisher (AMQP `user-id`), where the transport has one.
+    pub broker_user: Option<String>,
+}
+
+impl Inbound {
+    /// Takes the message out of `delivery`, leaving its acknowledgement behind.
+    pub fn take(delivery: &mut Delivery) -> Self {
+        Self {
+            payload: std::mem::take(&mut delivery.payload),
+            reply_to: delivery.reply_to.take(),
+            broker_user: delivery.broker_user.take(),
+        }
+    }
+}
+
+/// An admitted message: what the service inside an [`AdmitLayer`] sees.
+#[derive(Debug)]
+pub struct AdmittedMessage {
+    /// The verified header, the opened and decoded body, and the proven principal.
+    pub message: Admitted,
+    /// The transport route for a reply, if it is a call.
+    pub reply_to: Option<String>,
+}
+
+/// What [`Admit`] made of a message.
+#[derive(Debug)]
+pub enum Admission<R> {
+    /// The message was admitted; the inner service's response.
+    Admitted(R),
+    /// The message was refused (already counted and logged); the inner service never saw it.
+    Rejected(Rejection),
+}
+
+/// Runs the receive pipeline of a [`Security`] on each [`Inbound`] message; only admitted
+/// messages reach the inner service.
+#[derive(Clone)]
+pub struct AdmitLayer {
+    security: Arc<Security>,
+    serves: Arc<[String]>,
+    broker_user: Option<BrokerUserCheck>,
+}
+
+impl AdmitLayer {
+    /// Admits with `security` the messages addressed (`dst`) to one of `serves`.
+    pub fn new(security: Arc<Security>, serves: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            security,
+            serves: serves.into_iter().collect(),
+            broker_user: None,
+        }
+    }
+
+    /// Defense in depth beside the signature: when the transport reports the
+    /// broker-validated publisher of a signed message, `check(principal, broker_user)`
+    /// must hold, else the message is rejected with [`RejectReason::BrokerUserMismatch`].
+    pub fn bind_broker_user(mut self, check: BrokerUserCheck) -> Self {
+        self.broker_user = Some(check);
+        self
+    }
+}
+
+impl fmt::Debug for AdmitLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdmitLayer")
+            .field("principal", self.security.principal())
+            .field("serves", &self.serves)
+            .field("broker_user_bound", &self.broker_user.is_some())
+            .finish()
+    }
+}
+
+impl<S> tower::Layer<S> for AdmitLayer {
+    type Service = Admit<S>;
+
+    fn layer(&self, inner: S) -> Admit<S> {
+        Admit {
+            config: self.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service [`AdmitLayer`] makes.
+#[derive(Clone)]
+pub struct Admit<S> {
+    config: AdmitLayer,
+    inner: S,
+}
+
+impl<S: fmt::Debug> fmt::Debug for Admit<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Admit")
+            .field("config", &self.config)
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<S> Admit<S> {
+    fn admit(&self, msg: &Inbound) -> Result<Admitted, Rejection> {
+        let serves = |dst: &str| self.config.serves.iter().any(|s| s == dst);
+        let admitted = self.config.security.admit(&msg.payload, &serves)?;
+        self.check_broker_user(admitted, msg.broker_user.as_deref())
+    }
+
+    fn check_broker_user(
+        &self,
+        admitted: Admitted,
+        user: Option<&str>,
+    ) -> Result<Admitted, Rejection> {
+        let (Some(check), Some(user), Some(principal)) =
+            (&self.config.broker_user, user, &admitted.principal)
+        else {
+            return Ok(admitted);
+        };
+        if check(principal, user) {
+            return Ok(admitted);
+        }
+        let security = &self.config.security;
+        security.count_rejection(RejectReason::BrokerUserMismatch);
+        tracing::warn!(principal = %principal, "broker user does not match the authenticated principal");
+        Err(Rejection {
+            reason: RejectReason::BrokerUserMismatch,
+            header: Some(Box::new(admitted.header)),
+        })
+    }
+}
+
+impl<S> tower::Service<Inbound> for Admit<S>
+where
+    S: tower::Service<AdmittedMessage>,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Admission<S::Response>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Admission<S::Response>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, msg: Inbound) -> Self::Future {
+        // Verification and opening are CPU work: done here, before anything is awaited.
+        match self.admit(&msg) {
+            Ok(message) => {
+                let served = self.inner.call(AdmittedMessage {
+                    message,
+                    reply_to: msg.reply_to,
+                });
+                Box::pin(async move { served.await.map(Admission::Admitted) })
+            }
+            Err(rejection) => Box::pin(std::future::ready(Ok(Admission::Rejected(rejection)))),
+        }
+    }
+}

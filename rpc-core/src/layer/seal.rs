@@ -1,0 +1,110 @@
+//! [`SealLayer`]: the send half of the security pipeline as a tower layer.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::error::Error;
+use crate::security::{Outbound, Security};
+use crate::transport::{Address, Outgoing};
+
+/// A message to seal, sign and send.
+#[derive(Debug)]
+pub struct SealRequest {
+    /// The header and plaintext body, and whom they are for.
+    pub message: Outbound,
+    /// Where the transport sends the envelope.
+    pub to: Address,
+    /// For calls: the caller's reply route.
+    pub reply_to: Option<String>,
+    /// Hint: the message is worthless after this long.
+    pub expiration: Option<Duration>,
+    /// Wait for the transport to confirm it holds the message.
+    pub confirm: bool,
+}
+
+/// Seals and signs each [`SealRequest`] with a [`Security`] (as its policy says for the
+/// peer), then hands the envelope to the inner service as an [`Outgoing`].
+#[derive(Clone)]
+pub struct SealLayer {
+    security: Arc<Security>,
+}
+
+impl SealLayer {
+    /// Seals and signs with `security`.
+    pub fn new(security: Arc<Security>) -> Self {
+        Self { security }
+    }
+}
+
+impl fmt::Debug for SealLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealLayer")
+            .field("principal", self.security.principal())
+            .finish()
+    }
+}
+
+impl<S> tower::Layer<S> for SealLayer {
+    type Service = Seal<S>;
+
+    fn layer(&self, inner: S) -> Seal<S> {
+        Seal {
+            security: Arc::clone(&self.security),
+            inner,
+        }
+    }
+}
+
+/// The service [`SealLayer`] makes.
+#[derive(Clone)]
+pub struct Seal<S> {
+    security: Arc<Security>,
+    inner: S,
+}
+
+impl<S: fmt::Debug> fmt::Debug for Seal<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Seal")
+            .field("principal", self.security.principal())
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<S> tower::Service<SealRequest> for Seal<S>
+where
+    S: tower::Service<Outgoing>,
+    S::Response: Send + 'static,
+    S::Error: Into<Error>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: SealRequest) -> Self::Future {
+        // Sealing and signing are CPU work: done here, before the send is polled.
+        let envelope = match self.security.seal_and_sign(req.message) {
+            Ok(bytes) => bytes,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        let sent = self.inner.call(Outgoing {
+            to: req.to,
+            payload: Bytes::from(envelope),
+            reply_to: req.reply_to,
+            expiration: req.expiration,
+            confirm: req.confirm,
+        });
+        Box::pin(async move { sent.await.map_err(Into::into) })
+    }
+}
