@@ -9,44 +9,16 @@ mod common;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
+use sealrpc_core::Principal;
 use sealrpc_core::Security;
 use sealrpc_core::layer::{
     Admission, AdmitLayer, AdmittedMessage, Inbound, SealLayer, SealRequest,
 };
-use sealrpc_core::security::{AdmittedBody, Outbound, Peer, RejectReason};
-use sealrpc_core::transport::{Address, Outgoing};
-use sealrpc_core::wire::{Header, Kind, MessageId, RequestBody};
-use sealrpc_core::{Principal, Version};
+use sealrpc_core::security::{AdmittedBody, RejectReason};
+use sealrpc_core::transport::Outgoing;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 
-use common::{Count, secure};
-
-/// A heartbeat cast from whoever seals it, to the conductor.
-fn heartbeat() -> SealRequest {
-    let header = Header {
-        id: MessageId::random(),
-        kind: Kind::Cast,
-        ts: sealrpc_core::security::now_ms(),
-        ttl: None,
-        src: String::new(),
-        dst: "conductor".into(),
-        corr: None,
-        reply: None,
-        seal: None,
-    };
-    SealRequest {
-        message: Outbound {
-            header,
-            body: RequestBody::encode("heartbeat", Version::new(1, 0), None, b"\x80", b"\x80"),
-            peer: Peer::ControlPlane,
-            carries_secret: false,
-        },
-        to: Address::Topic("conductor".into()),
-        reply_to: None,
-        expiration: None,
-        confirm: true,
-    }
-}
+use common::{Count, heartbeat_request, secure};
 
 /// Seals `req` as `sender` through a `SealLayer`, returning what reached the "transport".
 async fn seal(sender: &Arc<Security>, req: SealRequest) -> Outgoing {
@@ -155,7 +127,7 @@ async fn a_sealed_message_is_admitted_once_with_its_principal() {
     let count = Count::default();
     let stack = conductor_stack(&conductor, &count);
 
-    let out = seal(&guest, heartbeat()).await;
+    let out = seal(&guest, heartbeat_request()).await;
     assert!(out.confirm);
     // Sealed: the method name is not in the clear.
     assert!(!out.payload.windows(9).any(|w| w == b"heartbeat"));
@@ -182,7 +154,7 @@ async fn tampered_misaddressed_and_wrong_publisher_never_reach_the_service() {
     let count = Count::default();
     let stack = conductor_stack(&conductor, &count);
 
-    let mut out = seal(&guest, heartbeat()).await;
+    let mut out = seal(&guest, heartbeat_request()).await;
     let mut bytes = out.payload.to_vec();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
@@ -196,13 +168,13 @@ async fn tampered_misaddressed_and_wrong_publisher_never_reach_the_service() {
         "a flipped bit must fail the signature or the seal"
     );
 
-    let mut elsewhere = heartbeat();
+    let mut elsewhere = heartbeat_request();
     elsewhere.message.header.dst = "taskmanager".into();
     let out = seal(&guest, elsewhere).await;
     let misaddressed = admit(&stack, inbound(&out, None)).await;
     assert_eq!(rejected(misaddressed), RejectReason::Misdirected);
 
-    let out = seal(&guest, heartbeat()).await;
+    let out = seal(&guest, heartbeat_request()).await;
     let impostor = admit(&stack, inbound(&out, Some("guest-g2"))).await;
     assert_eq!(rejected(impostor), RejectReason::BrokerUserMismatch);
 
@@ -212,7 +184,7 @@ async fn tampered_misaddressed_and_wrong_publisher_never_reach_the_service() {
 #[tokio::test]
 async fn seal_layer_refuses_a_secret_over_an_unsealed_channel() {
     let insecure = common::insecure("guest:g1");
-    let mut req = heartbeat();
+    let mut req = heartbeat_request();
     req.message.carries_secret = true;
     let sent = Count::default();
     let wire = {

@@ -214,10 +214,11 @@ impl std::io::Write for Captured {
     }
 }
 
-/// A `heartbeat` cast from `sender` to `conductor`, secured as `sender`'s policy says.
-pub fn heartbeat_cast(sender: &Security) -> bytes::Bytes {
+/// A `heartbeat` cast to `conductor`, to seal as whoever sends it.
+pub fn heartbeat_request() -> sealrpc_core::layer::SealRequest {
     use sealrpc_core::Version;
     use sealrpc_core::security::Outbound;
+    use sealrpc_core::transport::Address;
     use sealrpc_core::wire::{Header, Kind, MessageId, RequestBody};
     let header = Header {
         id: MessageId::random(),
@@ -230,12 +231,21 @@ pub fn heartbeat_cast(sender: &Security) -> bytes::Bytes {
         reply: None,
         seal: None,
     };
-    let body = RequestBody::encode("heartbeat", Version::new(1, 0), None, b"\x80", b"\x80");
-    let out = Outbound {
-        header,
-        body,
-        peer: Peer::ControlPlane,
-        carries_secret: false,
-    };
-    bytes::Bytes::from(sender.seal_and_sign(out).unwrap())
+    sealrpc_core::layer::SealRequest {
+        message: Outbound {
+            header,
+            body: RequestBody::encode("heartbeat", Version::new(1, 0), None, b"\x80", b"\x80"),
+            peer: Peer::ControlPlane,
+            carries_secret: false,
+        },
+        to: Address::Topic("conductor".into()),
+        reply_to: None,
+        expiration: None,
+        confirm: true,
+    }
+}
+
+/// A `heartbeat` cast from `sender` to `conductor`, secured as `sender`'s policy says.
+pub fn heartbeat_cast(sender: &Security) -> bytes::Bytes {
+    bytes::Bytes::from(sender.seal_and_sign(heartbeat_request().message).unwrap())
 }
