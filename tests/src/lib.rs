@@ -7,6 +7,7 @@
 )]
 
 pub mod cluster;
+pub mod flood;
 pub mod fuzz_targets;
 pub mod golden;
 pub mod load;

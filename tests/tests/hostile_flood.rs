@@ -18,15 +18,12 @@
 use std::alloc::System;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use sealrpc_core::Version;
 use sealrpc_core::bytes::Bytes;
-use sealrpc_core::security::{Outbound, Peer, RejectReason, ReplayConfig, Security};
-use sealrpc_core::wire::{
-    EnvelopeRef, Header, Kind, Limits, MessageId, RequestBody, encode_envelope, write::Writer,
-};
-use sealrpc_signers::{ControlPlaneKeys, GuestKeys, MasterSecret, RotationTable};
+use sealrpc_core::security::RejectReason;
+use sealrpc_core::wire::{EnvelopeRef, Limits, encode_envelope};
+use sealrpc_tests::flood::{MAX_ENVELOPE, body_offset, call, flip, ms, net, served};
 use sealrpc_tests::mutate::Rng;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
@@ -38,119 +35,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-const GUEST: &str = "7f3a0c2e-5b1d-4e8a-9c6f-0123456789ab";
-const MAX_ENVELOPE: usize = 64 * 1024;
-
-/// The receiver and two legitimate senders sharing one control plane.
-struct Net {
-    receiver: Arc<Security>,
-    guest: Arc<Security>,
-    api: Arc<Security>,
-    /// A guest of another control plane (another master): its keys are unknown here.
-    intruder: Arc<Security>,
-    /// The guest's own key id under another master: a forgery of the guest's signature.
-    forger: Arc<Security>,
-    now: SystemTime,
-}
-
-fn net(capacity: usize) -> Net {
-    let master = Arc::new(MasterSecret::from_bytes([0x11; 32]));
-    let conductor =
-        ControlPlaneKeys::new(master, Arc::new(RotationTable::new()), "conductor").unwrap();
-    let api = conductor.for_service("api").unwrap();
-    let bundle = conductor.issue_guest_bundle(GUEST).unwrap();
-    let guest = GuestKeys::from_bundle(&bundle).unwrap();
-    let other = ControlPlaneKeys::new(
-        Arc::new(MasterSecret::from_bytes([0x22; 32])),
-        Arc::new(RotationTable::new()),
-        "conductor",
-    )
-    .unwrap();
-    let intruder = GuestKeys::from_bundle(&other.issue_guest_bundle("intruder").unwrap()).unwrap();
-    let forger = GuestKeys::from_bundle(&other.issue_guest_bundle(GUEST).unwrap()).unwrap();
-    Net {
-        receiver: conductor
-            .security()
-            .limits(Limits {
-                max_envelope: MAX_ENVELOPE,
-                ..Limits::default()
-            })
-            .replay(ReplayConfig {
-                skew_ms: 60_000,
-                capacity,
-                ..ReplayConfig::default()
-            })
-            .build(),
-        guest: guest.security().build(),
-        api: api.security().build(),
-        intruder: intruder.security().build(),
-        forger: forger.security().build(),
-        now: SystemTime::now(),
-    }
-}
-
-fn ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
-/// A signed and sealed call from `sender` to the conductor, sent at `ts`.
-fn call(sender: &Security, ts: u64) -> Bytes {
-    let header = Header {
-        id: MessageId::random(),
-        kind: Kind::Call,
-        ts,
-        ttl: Some(30_000),
-        src: String::new(),
-        dst: "conductor".into(),
-        corr: None,
-        reply: Some("reply.flood".into()),
-        seal: None,
-    };
-    let mut args = Writer::default();
-    args.map(2)
-        .str("instance_id")
-        .str(GUEST)
-        .str("status")
-        .str("ACTIVE");
-    let body = RequestBody::encode(
-        "update_status",
-        Version::new(1, 0),
-        None,
-        &args.into_bytes(),
-        b"\x81\xaarequest_id\xa3r-1",
-    );
-    Bytes::from(
-        sender
-            .seal_and_sign(Outbound {
-                header,
-                body,
-                peer: Peer::ControlPlane,
-                carries_secret: false,
-            })
-            .unwrap(),
-    )
-}
-
-fn served(dst: &str) -> bool {
-    dst == "conductor"
-}
-
-/// Flips one bit of the byte at `at`.
-fn flip(bytes: &Bytes, at: usize) -> Bytes {
-    let mut v = bytes.to_vec();
-    v[at] ^= 0x01;
-    Bytes::from(v)
-}
-
-/// Where the body (`b`) starts inside an envelope.
-fn body_offset(bytes: &[u8]) -> (usize, usize) {
-    let env = EnvelopeRef::decode(bytes, &Limits::default()).unwrap();
-    (
-        env.body.as_ptr() as usize - bytes.as_ptr() as usize,
-        env.body.len(),
-    )
 }
 
 /// The kinds of input of the flood, with the verdict each must get.
