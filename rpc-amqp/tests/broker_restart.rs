@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{connect, msg, opts, recv, uniq};
+use common::{connect, eventually, msg, opts, recv, uniq};
 use sealrpc_amqp::AmqpOptions;
 use sealrpc_core::transport::{Address, ListenSpec, Transport, TransportErrorKind};
 
@@ -99,8 +99,10 @@ async fn survives_broker_restart() {
 
     let guard = Restart;
     rabbitmqctl("stop_app");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!t.is_connected(), "loss noticed");
+    eventually("the loss is noticed", 10, || {
+        !t.is_connected() && !impatient.is_connected()
+    })
+    .await;
     // While down, a send waits (up to its bound) for the link, then fails retriably.
     let t0 = Instant::now();
     let e = impatient

@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::{connect, msg, opts, recv, uniq};
+use common::{connect, listen_again, msg, opts, recv, uniq};
 use sealrpc_amqp::{AmqpOptions, AmqpTransport};
 use sealrpc_core::transport::{Address, ListenSpec, Transport, TransportErrorKind};
 
@@ -278,8 +278,8 @@ async fn durable_queue_keeps_casts_and_expiration_drops_stale_ones() {
     let mut kept = msg(Address::Topic(topic.clone()), "kept");
     kept.confirm = true;
     t.send(kept).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut sub = t.listen(&s).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await; // the stale cast expires
+    let mut sub = listen_again(&t, &s).await;
     let mut d = recv(&mut sub, 5).await.expect("kept cast");
     assert_eq!(&d.payload[..], b"kept");
     // A nack with requeue gives it back; it comes again.

@@ -47,6 +47,37 @@ pub async fn recv(sub: &mut Subscription, secs: u64) -> Option<Delivery> {
         .flatten()
 }
 
+/// Polls `done` every 20 ms until it holds; panics with `what` after `secs` seconds.
+pub async fn eventually(what: &str, secs: u64, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {secs} s: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Listens for `spec` once its previous (exclusive) listener is gone, within 10 s.
+pub async fn listen_again(
+    t: &AmqpTransport,
+    spec: &sealrpc_core::transport::ListenSpec,
+) -> Subscription {
+    use sealrpc_core::transport::Transport;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match t.listen(spec).await {
+            Ok(sub) => return sub,
+            Err(e) if std::time::Instant::now() < deadline => {
+                assert!(e.message.contains("already has a listener"), "{e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("listen again: {e}"),
+        }
+    }
+}
+
 /// Deletes queues and exchanges with a raw lapin connection as the default user.
 pub async fn cleanup(queues: &[String], exchanges: &[String]) {
     use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
