@@ -39,6 +39,34 @@ fn debug_and_display_are_redacted() {
 }
 
 #[test]
+fn message_types_never_show_plaintext_bytes_in_debug() {
+    use sealrpc_core::Version;
+    use sealrpc_core::bytes::Bytes;
+    use sealrpc_core::payload::encode_args;
+    use sealrpc_core::wire::{ReplyBody, RequestBody};
+    let args = encode_args(&create_user()).unwrap();
+    assert!(args.carries_secret());
+    let plain = RequestBody::encode(
+        "create_user",
+        Version::new(1, 0),
+        None,
+        args.bytes(),
+        b"\x80",
+    );
+    let request = RequestBody::decode(&Bytes::from(plain.clone())).unwrap();
+    let reply = ReplyBody::Ok(Bytes::copy_from_slice(args.bytes()));
+    let mut out = heartbeat_request();
+    out.message.body = plain;
+    out.message.carries_secret = true;
+    let dbg = format!("{request:?} {reply:?} {out:?} {:?}", out.message);
+    assert!(!dbg.contains("hunter2"), "{dbg}");
+    assert!(
+        dbg.contains("create_user") && dbg.contains("body_len"),
+        "{dbg}"
+    );
+}
+
+#[test]
 fn context_secret_entries_are_redacted_and_kept_apart() {
     let mut ctx = Context::new();
     ctx.insert_secret("db_password", &Secret::new(PASSWORD.to_owned()))

@@ -75,9 +75,18 @@ impl CallRequest {
 }
 
 /// A successful call's result, still encoded.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CallResponse {
     result: Bytes,
+}
+
+impl std::fmt::Debug for CallResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The result may hold a Secret's value: its size only.
+        f.debug_struct("CallResponse")
+            .field("len", &self.result.len())
+            .finish()
+    }
 }
 
 impl CallResponse {

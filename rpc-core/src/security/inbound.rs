@@ -270,7 +270,8 @@ impl Security {
                 let plain = opener
                     .open(key, &seal.nonce, env.header, env.body)
                     .map_err(|e| fail(key_reason(e)))?;
-                Bytes::from(plain)
+                // The plaintext may hold a Secret's value: wiped when its last slice drops.
+                Bytes::from_owner(zeroize::Zeroizing::new(plain))
             }
             _ => bytes.slice_ref(env.body),
         };

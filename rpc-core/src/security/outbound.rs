@@ -1,14 +1,15 @@
 //! The send pipeline: encode, seal (associated data = the exact header bytes), then sign
 //! the header and body bytes as they will be sent.
 
+use zeroize::Zeroize;
+
 use super::Security;
 use super::hooks::Peer;
 use super::policy::{Mode, PeerClass};
 use crate::error::Error;
 use crate::wire::{Header, Kind, SealInfo, SignatureItem, encode_envelope, signature_input};
 
-/// One message on its way out.
-#[derive(Debug)]
+/// One message on its way out. Its `Debug` shows the body's size, never the plaintext.
 pub struct Outbound {
     /// The header; `src` is set to this node's principal, and `seal` by the pipeline.
     pub header: Header,
@@ -20,6 +21,32 @@ pub struct Outbound {
     pub carries_secret: bool,
 }
 
+/// A body on its way out, wiped on drop when it holds a `Secret` (after sealing, or on
+/// any error).
+struct Plaintext {
+    bytes: Vec<u8>,
+    secret: bool,
+}
+
+impl Drop for Plaintext {
+    fn drop(&mut self) {
+        if self.secret {
+            self.bytes.zeroize();
+        }
+    }
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbound")
+            .field("header", &self.header)
+            .field("body_len", &self.body.len())
+            .field("peer", &self.peer)
+            .field("carries_secret", &self.carries_secret)
+            .finish()
+    }
+}
+
 impl Security {
     /// Seals and signs `out` as the policy for its peer says and returns the envelope bytes.
     pub fn seal_and_sign(&self, out: Outbound) -> Result<Vec<u8>, Error> {
@@ -29,6 +56,10 @@ impl Security {
             peer,
             carries_secret,
         } = out;
+        let mut body = Plaintext {
+            bytes: body,
+            secret: carries_secret,
+        };
         let class = match peer {
             Peer::ControlPlane => PeerClass::ControlPlane,
             Peer::Guest(_) => PeerClass::Guests,
@@ -62,11 +93,11 @@ impl Security {
                     nonce,
                 });
                 let h = header.encode();
-                let b = sealer.seal(&key, &nonce, &h, &body)?;
+                let b = sealer.seal(&key, &nonce, &h, &body.bytes)?;
                 (h, b)
             }
             None if carries_secret => return Err(Error::SecretOverUnsealedChannel),
-            None => (header.encode(), body),
+            None => (header.encode(), std::mem::take(&mut body.bytes)),
         };
 
         let mut signatures = Vec::new();

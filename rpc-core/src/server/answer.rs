@@ -233,7 +233,13 @@ fn reply_for(
     let (body, carries_secret) = match outcome {
         Ok(enc) => {
             let secret = enc.carries_secret();
-            (ReplyBody::Ok(Bytes::from(enc.into_bytes())), secret)
+            let result = enc.into_bytes();
+            let result = if secret {
+                Bytes::from_owner(zeroize::Zeroizing::new(result))
+            } else {
+                Bytes::from(result)
+            };
+            (ReplyBody::Ok(result), secret)
         }
         Err(e) => (ReplyBody::Err(e.into_body()), false),
     };

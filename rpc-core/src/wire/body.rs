@@ -15,8 +15,9 @@ use crate::version::Version;
 /// The encoding of an empty map, used for absent `args`.
 pub const EMPTY_MAP: &[u8] = &[0x80];
 
-/// A request body (call, cast or fanout).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A request body (call, cast or fanout). Its `Debug` shows the sizes of `args` and `ctx`,
+/// never their bytes (they may hold a `Secret`'s value).
+#[derive(Clone, PartialEq, Eq)]
 pub struct RequestBody {
     /// Method name.
     pub method: String,
@@ -41,13 +42,35 @@ pub struct ErrorBody {
     pub data: Option<Bytes>,
 }
 
-/// A reply body: exactly one of `ok` or `err`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A reply body: exactly one of `ok` or `err`. Its `Debug` shows the size of `ok`, never
+/// its bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub enum ReplyBody {
     /// The encoded result (may be `nil`).
     Ok(Bytes),
     /// The error.
     Err(ErrorBody),
+}
+
+impl std::fmt::Debug for RequestBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestBody")
+            .field("method", &self.method)
+            .field("version", &self.version)
+            .field("namespace", &self.namespace)
+            .field("args_len", &self.args.len())
+            .field("ctx_len", &self.ctx.len())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ReplyBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplyBody::Ok(result) => f.debug_struct("Ok").field("len", &result.len()).finish(),
+            ReplyBody::Err(e) => f.debug_tuple("Err").field(e).finish(),
+        }
+    }
 }
 
 impl RequestBody {
