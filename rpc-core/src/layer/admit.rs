@@ -16,7 +16,7 @@ use crate::transport::Delivery;
 pub type BrokerUserCheck = Arc<dyn Fn(&Principal, &str) -> bool + Send + Sync>;
 
 /// A message as a transport delivered it: what [`Admit`] takes.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Inbound {
     /// The envelope bytes.
     pub payload: Bytes,
@@ -34,6 +34,16 @@ impl Inbound {
             reply_to: delivery.reply_to.take(),
             broker_user: delivery.broker_user.take(),
         }
+    }
+}
+
+impl fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inbound")
+            .field("len", &self.payload.len())
+            .field("reply_to", &self.reply_to)
+            .field("broker_user", &self.broker_user)
+            .finish()
     }
 }
 
