@@ -282,10 +282,14 @@ impl<L> ServerBuilder<L> {
         };
         let subscription = self.transport.listen(&spec).await?;
         let dispatch = self.layer.layer(Dispatch::new(registry));
-        let shared = run::Shared::new(self.transport, self.security, &spec, self.broker_user);
-        Ok(run::spawn(
-            shared,
+        let setup = run::Setup {
+            transport: self.transport,
+            security: self.security,
             spec,
+            broker_user: self.broker_user,
+        };
+        Ok(run::spawn(
+            setup,
             dispatch,
             subscription,
             self.max_concurrency,

@@ -24,28 +24,15 @@ use crate::transport::{Delivery, ListenSpec, Subscription, Transport};
 #[derive(Debug)]
 pub(crate) struct Shared {
     security: Arc<Security>,
-    admit: AdmitLayer,
     sender: Seal<TransportSender>,
 }
 
-impl Shared {
-    pub(crate) fn new(
-        transport: Arc<dyn Transport>,
-        security: Arc<Security>,
-        spec: &ListenSpec,
-        broker_user: Option<crate::layer::BrokerUserCheck>,
-    ) -> Self {
-        let mut admit = AdmitLayer::new(Arc::clone(&security), spec.served_addresses());
-        if let Some(check) = broker_user {
-            admit = admit.bind_broker_user(check);
-        }
-        let sender = SealLayer::new(Arc::clone(&security)).layer(TransportSender::new(transport));
-        Self {
-            security,
-            admit,
-            sender,
-        }
-    }
+/// How a server starts: where it sends, what it admits.
+pub(crate) struct Setup {
+    pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) security: Arc<Security>,
+    pub(crate) spec: ListenSpec,
+    pub(crate) broker_user: Option<crate::layer::BrokerUserCheck>,
 }
 
 /// A running server. Dropping it stops consuming too (without waiting for in-flight
@@ -103,22 +90,28 @@ impl ServerHandle {
     }
 }
 
-pub(crate) fn spawn<S>(
-    shared: Shared,
-    spec: ListenSpec,
-    dispatch: S,
-    sub: Subscription,
-    max: usize,
-) -> ServerHandle
+pub(crate) fn spawn<S>(setup: Setup, dispatch: S, sub: Subscription, max: usize) -> ServerHandle
 where
     S: tower::Service<IncomingRequest, Response = Encoded> + Clone + Send + 'static,
     S::Error: Into<BoxError> + Send,
     S::Future: Send + 'static,
 {
+    let Setup {
+        transport,
+        security,
+        spec,
+        broker_user,
+    } = setup;
+    let mut admit = AdmitLayer::new(Arc::clone(&security), spec.served_addresses());
+    if let Some(check) = broker_user {
+        admit = admit.bind_broker_user(check);
+    }
+    let stack = admit.layer(Answer::new(Arc::clone(&security), dispatch));
+    let shared = Shared {
+        sender: SealLayer::new(Arc::clone(&security)).layer(TransportSender::new(transport)),
+        security,
+    };
     let (stop, stop_rx) = oneshot::channel();
-    let stack = shared
-        .admit
-        .layer(Answer::new(Arc::clone(&shared.security), dispatch));
     let task = tokio::spawn(consume(Arc::new(shared), stack, sub, max, stop_rx));
     ServerHandle {
         stop: Some(stop),
