@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use lapin::{Connection, ConnectionProperties, Event};
+use lapin::tcp::OwnedTLSConfig;
+use lapin::uri::AMQPScheme;
+use lapin::{Connect, Connection, ConnectionProperties, Event};
 use sealrpc_core::transport::{TransportError, TransportErrorKind};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
@@ -84,7 +86,14 @@ pub(crate) async fn connect_once(
         props = props.with_connection_name(name.clone().into());
     }
     let user = url.user().to_owned();
-    match tokio::time::timeout(opts.connect_timeout, Connection::connect_uri(uri, props)).await {
+    let tls = OwnedTLSConfig {
+        cert_chain: opts.tls_ca_pem.clone(),
+        ..OwnedTLSConfig::default()
+    };
+    let runtime =
+        lapin::runtime::default_runtime().map_err(|e| error::from_lapin(&e, "connect"))?;
+    let connect = uri.connect_with_config(props, tls, runtime);
+    match tokio::time::timeout(opts.connect_timeout, connect).await {
         Err(_) => Err(error::unavailable(format!(
             "cannot reach AMQP broker at {}: no answer within {:?}",
             url.redacted, opts.connect_timeout
@@ -107,6 +116,14 @@ pub(crate) async fn connect_once(
                         url.redacted, url.uri.vhost
                     ),
                 ),
+                _ if e.is_io_error() && url.uri.scheme == AMQPScheme::AMQPS && is_tls(&e) => (
+                    TransportErrorKind::Other,
+                    format!(
+                        "TLS with AMQP broker at {} failed (is its certificate for this host \
+                         name and signed by a CA the platform or `tls_ca_pem` trusts?)",
+                        url.redacted
+                    ),
+                ),
                 _ if e.is_io_error() => (
                     TransportErrorKind::Unavailable,
                     format!("cannot reach AMQP broker at {}", url.redacted),
@@ -122,6 +139,21 @@ pub(crate) async fn connect_once(
             ))
         }
     }
+}
+
+/// Whether a connection error is the TLS handshake's (a certificate or protocol problem
+/// that retrying does not fix) rather than the network's.
+fn is_tls(e: &lapin::Error) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    [
+        "certificate",
+        "tls",
+        "handshake",
+        "unknownissuer",
+        "notvalidforname",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
 }
 
 impl Supervisor {

@@ -56,6 +56,10 @@ pub struct AmqpOptions {
     pub declare_exchanges: bool,
     /// Connection name shown in the RabbitMQ management UI.
     pub connection_name: Option<String>,
+    /// For `amqps://`: CA certificates (PEM) to trust besides the platform's roots, e.g.
+    /// the private CA that signed the broker's certificate. The broker's name in the URL
+    /// must match its certificate.
+    pub tls_ca_pem: Option<String>,
 }
 
 impl Default for AmqpOptions {
@@ -77,6 +81,7 @@ impl Default for AmqpOptions {
             publisher_channels: 4,
             declare_exchanges: true,
             connection_name: None,
+            tls_ca_pem: None,
         }
     }
 }
@@ -119,6 +124,7 @@ impl std::fmt::Debug for AmqpOptions {
             .field("publisher_channels", &self.publisher_channels)
             .field("declare_exchanges", &self.declare_exchanges)
             .field("connection_name", &self.connection_name)
+            .field("tls_ca_pem", &self.tls_ca_pem.as_ref().map(String::len))
             .finish()
     }
 }
