@@ -2,6 +2,7 @@
 //! and reconnects with exponential backoff and jitter. Listeners and reply inboxes watch
 //! its [`LinkState`] and re-declare their topology and consumers on every new link.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -10,8 +11,8 @@ use futures_util::StreamExt;
 use lapin::tcp::OwnedTLSConfig;
 use lapin::uri::AMQPScheme;
 use lapin::{Connect, Connection, ConnectionProperties, Event};
-use sealrpc_core::transport::{TransportError, TransportErrorKind};
-use tokio::sync::{Notify, watch};
+use sealrpc_core::transport::{Delivery, TransportError, TransportErrorKind};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 
 use crate::address::{self, BrokerUrl};
@@ -70,6 +71,43 @@ pub(crate) fn jitter(d: Duration) -> Duration {
 /// The next backoff delay: doubled, capped at `max`.
 pub(crate) fn next_delay(d: Duration, max: Duration) -> Duration {
     d.saturating_mul(2).min(max).max(Duration::from_millis(1))
+}
+
+/// After a listener or reply inbox lost its channel: waits for a live link and runs
+/// `establish` on it, retrying with backoff and jitter. `None` once the transport is
+/// closed or nobody reads `tx` any more.
+pub(crate) async fn reestablish<T, Fut>(
+    sup: &Supervisor,
+    tx: &mpsc::Sender<Delivery>,
+    what: &str,
+    mut establish: impl FnMut(Arc<Link>) -> Fut,
+) -> Option<T>
+where
+    Fut: Future<Output = Result<T, TransportError>>,
+{
+    let mut delay = sup.opts.reconnect_min;
+    loop {
+        if sup.is_closed() || tx.is_closed() {
+            return None;
+        }
+        let link = tokio::select! {
+            l = sup.wait_up(Duration::from_secs(3600)) => l,
+            _ = tx.closed() => return None,
+        };
+        match link {
+            Ok(link) => match establish(link).await {
+                Ok(established) => return Some(established),
+                Err(e) => tracing::warn!(error = %e, "re-establishing the {what} failed"),
+            },
+            Err(e) if e.kind == TransportErrorKind::Closed => return None,
+            Err(_) => {}
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(jitter(delay)) => {}
+            _ = tx.closed() => return None,
+        }
+        delay = next_delay(delay, sup.opts.reconnect_max);
+    }
 }
 
 /// One connection attempt, with errors that say what to fix.

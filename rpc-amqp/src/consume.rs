@@ -14,7 +14,7 @@ use lapin::{Channel, Consumer};
 use sealrpc_core::transport::{Acker, Delivery, ListenSpec, TransportError, TransportErrorKind};
 use tokio::sync::mpsc;
 
-use crate::connection::{Link, Supervisor, jitter, next_delay};
+use crate::connection::{Link, Supervisor, reestablish};
 use crate::error;
 use crate::topology;
 
@@ -173,38 +173,14 @@ pub(crate) async fn run(
     first: Established,
     tx: mpsc::Sender<Delivery>,
 ) {
-    let mut current = Some(first);
-    let mut delay = sup.opts.reconnect_min;
-    loop {
-        if let Some(est) = current.take()
-            && !forward(est, &tx).await
-        {
-            return;
-        }
-        if sup.is_closed() || tx.is_closed() {
-            return;
-        }
-        let link = tokio::select! {
-            l = sup.wait_up(Duration::from_secs(3600)) => l,
-            _ = tx.closed() => return,
-        };
-        match link {
-            Ok(link) => match establish(&link, &sup, &spec).await {
-                Ok(est) => {
-                    tracing::info!(topic = %spec.topic, server = %spec.server, "listener re-established");
-                    delay = sup.opts.reconnect_min;
-                    current = Some(est);
-                    continue;
-                }
-                Err(e) => tracing::warn!(error = %e, "re-establishing listener failed"),
-            },
-            Err(e) if e.kind == TransportErrorKind::Closed => return,
-            Err(_) => {}
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(jitter(delay)) => {}
-            _ = tx.closed() => return,
-        }
-        delay = next_delay(delay, sup.opts.reconnect_max);
+    let mut current = first;
+    while forward(current, &tx).await {
+        let again = reestablish(&sup, &tx, "listener", |link| {
+            let (sup, spec) = (&sup, &spec);
+            async move { establish(&link, sup, spec).await }
+        });
+        let Some(est) = again.await else { return };
+        tracing::info!(topic = %spec.topic, server = %spec.server, "listener re-established");
+        current = est;
     }
 }

@@ -22,10 +22,10 @@ use futures_util::StreamExt;
 use lapin::options::BasicConsumeOptions;
 use lapin::types::FieldTable;
 use lapin::{Channel, Consumer};
-use sealrpc_core::transport::{Delivery, TransportError, TransportErrorKind};
+use sealrpc_core::transport::{Delivery, TransportError};
 use tokio::sync::{Mutex as AsyncMutex, mpsc, watch};
 
-use crate::connection::{Link, Supervisor, jitter, next_delay};
+use crate::connection::{Link, Supervisor, reestablish};
 use crate::consume::to_delivery;
 use crate::error;
 use crate::publish::{self, Failed, Publish, Routed};
@@ -192,59 +192,46 @@ async fn establish(link: &Link) -> Result<(Channel, Consumer), TransportError> {
 }
 
 async fn run(sup: Arc<Supervisor>, inbox: &Slot, first: Consumer, tx: mpsc::Sender<Delivery>) {
-    let mut consumer = Some(first);
-    let mut delay = sup.opts.reconnect_min;
+    let mut consumer = first;
     loop {
-        if let Some(mut c) = consumer.take() {
-            loop {
-                let next = tokio::select! {
-                    n = c.next() => n,
-                    _ = tx.closed() => None,
-                };
-                match next {
-                    Some(Ok(d)) => {
-                        if tx.send(to_delivery(d, false)).await.is_err() {
-                            break;
-                        }
-                    }
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "reply consumer failed");
-                        break;
-                    }
-                    None => break,
-                }
-            }
-            let old = inbox.channel.send_replace(None);
-            if let Some((_, ch)) = old
-                && ch.status().connected()
-            {
-                let _ = ch.close(200, "inbox done".into()).await;
-            }
+        forward(consumer, &tx).await;
+        let old = inbox.channel.send_replace(None);
+        if let Some((_, ch)) = old
+            && ch.status().connected()
+        {
+            let _ = ch.close(200, "inbox done".into()).await;
         }
-        if tx.is_closed() || sup.is_closed() {
+        let again = reestablish(&sup, &tx, "reply inbox", async |link| {
+            establish(&link)
+                .await
+                .map(|(ch, c)| (link.generation, ch, c))
+        });
+        let Some((generation, ch, c)) = again.await else {
             return;
-        }
-        let link = tokio::select! {
-            l = sup.wait_up(Duration::from_secs(3600)) => l,
-            _ = tx.closed() => return,
         };
-        match link {
-            Ok(link) => match establish(&link).await {
-                Ok((ch, c)) => {
-                    inbox.channel.send_replace(Some((link.generation, ch)));
-                    consumer = Some(c);
-                    delay = sup.opts.reconnect_min;
-                    continue;
+        inbox.channel.send_replace(Some((generation, ch)));
+        consumer = c;
+    }
+}
+
+/// Forwards replies until the consumer ends or nobody reads `tx` any more.
+async fn forward(mut consumer: Consumer, tx: &mpsc::Sender<Delivery>) {
+    loop {
+        let next = tokio::select! {
+            n = consumer.next() => n,
+            _ = tx.closed() => None,
+        };
+        match next {
+            Some(Ok(d)) => {
+                if tx.send(to_delivery(d, false)).await.is_err() {
+                    return;
                 }
-                Err(e) => tracing::warn!(error = %e, "re-establishing reply inbox failed"),
-            },
-            Err(e) if e.kind == TransportErrorKind::Closed => return,
-            Err(_) => {}
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "reply consumer failed");
+                return;
+            }
+            None => return,
         }
-        tokio::select! {
-            _ = tokio::time::sleep(jitter(delay)) => {}
-            _ = tx.closed() => return,
-        }
-        delay = next_delay(delay, sup.opts.reconnect_max);
     }
 }
