@@ -10,7 +10,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{opts, recv, uniq};
+use common::{msg, opts, recv, uniq};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use sealrpc_amqp::{AmqpOptions, AmqpTransport};
 use sealrpc_core::transport::{Address, ListenSpec, Outgoing, Transport, TransportErrorKind};
@@ -102,15 +102,11 @@ async fn amqps_with_a_private_ca_carries_messages() {
         fanout: false,
     };
     let mut sub = t.listen(&spec).await.unwrap();
-    t.send(Outgoing {
-        to: Address::Topic(topic),
-        payload: "over tls".into(),
-        reply_to: None,
-        expiration: None,
+    let cast = Outgoing {
         confirm: true,
-    })
-    .await
-    .unwrap();
+        ..msg(Address::Topic(topic), "over tls")
+    };
+    t.send(cast).await.unwrap();
     let mut d = recv(&mut sub, 5).await.expect("the cast, through TLS");
     assert_eq!(&d.payload[..], b"over tls");
     assert_eq!(d.broker_user.as_deref(), Some("guest"));
