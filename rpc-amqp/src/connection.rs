@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use lapin::tcp::OwnedTLSConfig;
+use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::uri::AMQPScheme;
 use lapin::{Connect, Connection, ConnectionProperties, Event};
 use sealrpc_core::transport::{Delivery, TransportError, TransportErrorKind};
@@ -126,7 +126,10 @@ pub(crate) async fn connect_once(
     let user = url.user().to_owned();
     let tls = OwnedTLSConfig {
         cert_chain: opts.tls_ca_pem.clone(),
-        ..OwnedTLSConfig::default()
+        identity: opts.tls_identity.as_ref().map(|id| OwnedIdentity::PKCS8 {
+            pem: id.cert_chain_pem.as_bytes().to_vec(),
+            key: id.key_pem.expose().as_bytes().to_vec(),
+        }),
     };
     let runtime =
         lapin::runtime::default_runtime().map_err(|e| error::from_lapin(&e, "connect"))?;

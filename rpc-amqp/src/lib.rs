@@ -27,5 +27,5 @@ mod transport;
 pub use address::redact_url;
 pub use connection::wait_for_broker;
 pub use credentials::{CredentialPolicy, GuestCredentials};
-pub use options::AmqpOptions;
+pub use options::{AmqpOptions, TlsIdentity};
 pub use transport::AmqpTransport;

@@ -60,6 +60,36 @@ pub struct AmqpOptions {
     /// the private CA that signed the broker's certificate. The broker's name in the URL
     /// must match its certificate.
     pub tls_ca_pem: Option<String>,
+    /// For `amqps://`: this client's certificate and key, for brokers that require client
+    /// certificates (mutual TLS).
+    pub tls_identity: Option<TlsIdentity>,
+}
+
+/// A TLS client identity: a certificate chain and its private key, both PEM. The key is
+/// zeroized on drop and never printed.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    /// The client certificate, then any intermediates (PEM).
+    pub cert_chain_pem: String,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_pem: sealrpc_core::Secret<String>,
+}
+
+impl PartialEq for TlsIdentity {
+    fn eq(&self, other: &Self) -> bool {
+        self.cert_chain_pem == other.cert_chain_pem && self.key_pem.ct_eq(&other.key_pem)
+    }
+}
+
+impl Eq for TlsIdentity {}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field("cert_chain_pem_len", &self.cert_chain_pem.len())
+            .field("key_pem", &self.key_pem)
+            .finish()
+    }
 }
 
 impl Default for AmqpOptions {
@@ -82,6 +112,7 @@ impl Default for AmqpOptions {
             declare_exchanges: true,
             connection_name: None,
             tls_ca_pem: None,
+            tls_identity: None,
         }
     }
 }
@@ -125,6 +156,7 @@ impl std::fmt::Debug for AmqpOptions {
             .field("declare_exchanges", &self.declare_exchanges)
             .field("connection_name", &self.connection_name)
             .field("tls_ca_pem", &self.tls_ca_pem.as_ref().map(String::len))
+            .field("tls_identity", &self.tls_identity)
             .finish()
     }
 }

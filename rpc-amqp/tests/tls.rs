@@ -12,17 +12,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{msg, opts, recv, uniq};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use sealrpc_amqp::{AmqpOptions, AmqpTransport};
+use sealrpc_amqp::{AmqpOptions, AmqpTransport, TlsIdentity};
+use sealrpc_core::Secret;
 use sealrpc_core::transport::{Address, ListenSpec, Outgoing, Transport, TransportErrorKind};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
+use tokio_rustls::rustls::{RootCertStore, ServerConfig};
 
-/// A private CA and a certificate it signed for `localhost`.
+/// A private CA, a server certificate it signed for `localhost`, and a client identity
+/// it signed; `server` does not ask for client certificates, `server_mtls` requires them.
 struct Pki {
     ca_pem: String,
     server: ServerConfig,
+    server_mtls: ServerConfig,
+    client: TlsIdentity,
 }
 
 fn pki() -> Pki {
@@ -31,20 +36,39 @@ fn pki() -> Pki {
     ca.distinguished_name
         .push(DnType::CommonName, "sealrpc test CA");
     let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let issue = |name: &str| {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        (cert, key)
+    };
+    let (cert, key) = issue("localhost");
     let chain: Vec<CertificateDer<'static>> = vec![cert.der().clone()];
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
     let server = ServerConfig::builder()
         .with_no_client_auth()
+        .with_single_cert(chain.clone(), key.clone_key())
+        .unwrap();
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
+        .build()
+        .unwrap();
+    let server_mtls = ServerConfig::builder()
+        .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)
         .unwrap();
+    let (client_cert, client_key) = issue("guest-1234abcd");
     Pki {
         ca_pem: ca.pem(),
         server,
+        server_mtls,
+        client: TlsIdentity {
+            cert_chain_pem: client_cert.pem(),
+            key_pem: Secret::new(client_key.serialize_pem()),
+        },
     }
 }
 
@@ -81,19 +105,13 @@ async fn tls_proxy(server: ServerConfig) -> (u16, Arc<AtomicUsize>) {
 fn tls_opts(host: &str, port: u16, ca_pem: Option<String>) -> AmqpOptions {
     AmqpOptions {
         tls_ca_pem: ca_pem,
+        tls_identity: None,
         ..AmqpOptions::default().with_url(format!("amqps://guest:guest@{host}:{port}/%2f"))
     }
 }
 
-#[tokio::test]
-async fn amqps_with_a_private_ca_carries_messages() {
-    let pki = pki();
-    let (port, handshakes) = tls_proxy(pki.server).await;
-    let t = AmqpTransport::connect(tls_opts("localhost", port, Some(pki.ca_pem)))
-        .await
-        .expect("amqps connect");
-    assert!(handshakes.load(Ordering::SeqCst) >= 1);
-
+/// A confirmed cast to a fresh topic arrives, as published by `guest`.
+async fn round_trip(t: &AmqpTransport) {
     let topic = uniq("t-tls");
     let spec = ListenSpec {
         topic: topic.clone(),
@@ -111,6 +129,18 @@ async fn amqps_with_a_private_ca_carries_messages() {
     assert_eq!(&d.payload[..], b"over tls");
     assert_eq!(d.broker_user.as_deref(), Some("guest"));
     d.ack().await;
+}
+
+#[tokio::test]
+async fn amqps_with_a_private_ca_carries_messages() {
+    let pki = pki();
+    let (port, handshakes) = tls_proxy(pki.server).await;
+    let t = AmqpTransport::connect(tls_opts("localhost", port, Some(pki.ca_pem)))
+        .await
+        .expect("amqps connect");
+    assert!(handshakes.load(Ordering::SeqCst) >= 1);
+
+    round_trip(&t).await;
     t.close().await;
 }
 
@@ -142,4 +172,27 @@ async fn amqps_refuses_an_untrusted_or_misnamed_certificate() {
         0,
         "a handshake completed"
     );
+}
+
+#[tokio::test]
+async fn amqps_with_a_client_certificate_when_the_broker_requires_one() {
+    let pki = pki();
+    let (port, handshakes) = tls_proxy(pki.server_mtls).await;
+
+    let e = AmqpTransport::connect(tls_opts("localhost", port, Some(pki.ca_pem.clone())))
+        .await
+        .expect_err("no client certificate: refused");
+    assert_eq!(e.kind, TransportErrorKind::Other, "{e}");
+    assert_eq!(handshakes.load(Ordering::SeqCst), 0);
+
+    let opts = AmqpOptions {
+        tls_identity: Some(pki.client.clone()),
+        ..tls_opts("localhost", port, Some(pki.ca_pem))
+    };
+    let shown = format!("{opts:?}");
+    assert!(!shown.contains("PRIVATE KEY"), "the key in Debug: {shown}");
+    let t = AmqpTransport::connect(opts).await.expect("mutual TLS");
+    assert_eq!(handshakes.load(Ordering::SeqCst), 1);
+    round_trip(&t).await;
+    t.close().await;
 }
