@@ -10,9 +10,9 @@ use std::collections::HashSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{connect, eventually, msg, opts, recv, uniq};
+use common::{connect, eventually, msg, opts, recv, spec, uniq};
 use sealrpc_amqp::AmqpOptions;
-use sealrpc_core::transport::{Address, ListenSpec, Transport, TransportErrorKind};
+use sealrpc_core::transport::{Address, Transport, TransportErrorKind};
 
 fn rabbitmqctl(arg: &str) {
     let out = Command::new("rabbitmqctl")
@@ -70,12 +70,7 @@ async fn survives_broker_restart() {
         ..opts()
     })
     .await;
-    let spec = ListenSpec {
-        topic: topic.clone(),
-        server: "s1".into(),
-        shared: true,
-        fanout: false,
-    };
+    let spec = spec(&topic, "s1", true, false);
     let mut sub = t.listen(&spec).await.unwrap();
     let mut inbox = t.reply_inbox().await.unwrap();
 

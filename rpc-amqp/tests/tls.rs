@@ -10,11 +10,11 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{msg, opts, recv, uniq};
+use common::{msg, opts, recv, spec, uniq};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use sealrpc_amqp::{AmqpOptions, AmqpTransport, TlsIdentity};
 use sealrpc_core::Secret;
-use sealrpc_core::transport::{Address, ListenSpec, Outgoing, Transport, TransportErrorKind};
+use sealrpc_core::transport::{Address, Outgoing, Transport, TransportErrorKind};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -113,12 +113,7 @@ fn tls_opts(host: &str, port: u16, ca_pem: Option<String>) -> AmqpOptions {
 /// A confirmed cast to a fresh topic arrives, as published by `guest`.
 async fn round_trip(t: &AmqpTransport) {
     let topic = uniq("t-tls");
-    let spec = ListenSpec {
-        topic: topic.clone(),
-        server: "s1".into(),
-        shared: true,
-        fanout: false,
-    };
+    let spec = spec(&topic, "s1", true, false);
     let mut sub = t.listen(&spec).await.unwrap();
     let cast = Outgoing {
         confirm: true,

@@ -6,18 +6,9 @@ mod common;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::{connect, listen_again, msg, opts, recv, uniq};
+use common::{connect, listen_again, msg, opts, recv, spec, uniq};
 use sealrpc_amqp::{AmqpOptions, AmqpTransport};
-use sealrpc_core::transport::{Address, ListenSpec, Transport, TransportErrorKind};
-
-fn spec(topic: &str, server: &str, shared: bool, fanout: bool) -> ListenSpec {
-    ListenSpec {
-        topic: topic.into(),
-        server: server.into(),
-        shared,
-        fanout,
-    }
-}
+use sealrpc_core::transport::{Address, Transport, TransportErrorKind};
 
 #[tokio::test]
 async fn topic_competing_consumers_share_load() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sealrpc_amqp::{AmqpOptions, AmqpTransport};
-use sealrpc_core::transport::{Address, Delivery, Outgoing, Subscription};
+use sealrpc_core::transport::{Address, Delivery, ListenSpec, Outgoing, Subscription};
 
 /// A unique name: `prefix-<hex>`.
 pub fn uniq(prefix: &str) -> String {
@@ -26,6 +26,16 @@ pub async fn connect(opts: AmqpOptions) -> AmqpTransport {
         .await
         .expect("broker up");
     AmqpTransport::connect(opts).await.expect("connect")
+}
+
+/// What a server named `server` on `topic` listens to.
+pub fn spec(topic: &str, server: &str, shared: bool, fanout: bool) -> ListenSpec {
+    ListenSpec {
+        topic: topic.into(),
+        server: server.into(),
+        shared,
+        fanout,
+    }
 }
 
 /// A message to `to`.
