@@ -249,6 +249,9 @@ pub async fn run(cluster: &Cluster) -> Result<Vec<Row>, BoxError> {
         );
     }
 
+    // The red-team review's classes (policy class, kb unicast, reply without corr, ...).
+    super::attack_review::run(&mut t).await?;
+
     // 13. Stale epoch: the operator rotated A's keys (grace 0); A keeps its old bundle.
     let table = cluster.operator.table();
     table.set_grace(Duration::ZERO);

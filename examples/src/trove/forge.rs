@@ -2,12 +2,13 @@
 //! owns that guest holds), or as a "newer" release would write them (unknown keys at every
 //! level: envelope, header, seal, signature item, body, args, ctx).
 
+use sealrpc_core::bytes::Bytes;
 use sealrpc_core::payload::encode_value;
 use sealrpc_core::security::Signer;
 use sealrpc_core::wire::write::Writer;
 use sealrpc_core::wire::{
-    KeyId, Kind, MessageId, RequestBody, Role, SEAL_ALGORITHM, SignatureItem, encode_envelope,
-    signature_input,
+    KeyId, Kind, MessageId, ReplyBody, RequestBody, Role, SEAL_ALGORITHM, SignatureItem,
+    encode_envelope, signature_input,
 };
 use sealrpc_core::{Version, security::now_ms};
 use sealrpc_signers::xchacha::seal_with;
@@ -29,10 +30,18 @@ pub struct Forge {
     pub method: String,
     /// The encoded `args` map.
     pub args: Vec<u8>,
-    /// Seal with the guest's own k3 (the only seal key a guest may use).
+    /// Seal the body (with [`Forge::seal_key`]).
     pub seal: bool,
+    /// Which of the guest's keys seals: its own k3 (the only one a guest may use towards
+    /// the control plane), or the broadcast kb that every guest holds.
+    pub seal_key: ForgeSeal,
     /// Sign with the guest's own signing key.
     pub sign: bool,
+    /// Attach a signature item of the known algorithm "by" this key id, with random bytes
+    /// (a key the attacker does not hold).
+    pub garbage_signature_by: Option<String>,
+    /// The header's `reply` (calls must carry one).
+    pub reply: Option<String>,
     /// Write unknown keys at every level (a newer sender).
     pub future: bool,
 }
@@ -53,16 +62,30 @@ impl Forge {
             method: method.to_owned(),
             args: encode_value(args, "args")?.into_bytes(),
             seal: true,
+            seal_key: ForgeSeal::OwnK3,
             sign: true,
+            garbage_signature_by: None,
+            reply: None,
             future: false,
         })
     }
+}
+
+/// The seal key a forged message uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForgeSeal {
+    /// The guest's own k3.
+    #[default]
+    OwnK3,
+    /// The guests' broadcast key kb (fanout only, by the wire rules).
+    Broadcast,
 }
 
 /// Builds envelopes with the keys of one guest bundle.
 pub struct Forger {
     signer: Ed25519Signer,
     k3: (KeyId, SecretKey),
+    kb: (KeyId, SecretKey),
 }
 
 impl std::fmt::Debug for Forger {
@@ -70,19 +93,23 @@ impl std::fmt::Debug for Forger {
         f.debug_struct("Forger")
             .field("signer", &self.signer.key_id().as_str())
             .field("k3", &self.k3.0.as_str())
+            .field("kb", &self.kb.0.as_str())
             .finish()
     }
 }
 
 fn header(f: &Forge, seal: Option<(&KeyId, &[u8; 24])>) -> Vec<u8> {
     let mut w = Writer::default();
-    w.map(6 + usize::from(seal.is_some()) + usize::from(f.future));
+    w.map(6 + usize::from(seal.is_some()) + usize::from(f.reply.is_some()) + usize::from(f.future));
     w.str("id").bin(&MessageId::random().0);
     w.str("kind").str(f.kind.as_str());
     w.str("ts").uint(now_ms());
     w.str("ttl").uint(30_000);
     w.str("src").str(&f.src);
     w.str("dst").str(&f.dst);
+    if let Some(reply) = &f.reply {
+        w.str("reply").str(reply);
+    }
     if let Some((key, nonce)) = seal {
         w.str("seal").map(3 + usize::from(f.future));
         w.str("a").str(SEAL_ALGORITHM);
@@ -99,6 +126,10 @@ fn header(f: &Forge, seal: Option<(&KeyId, &[u8; 24])>) -> Vec<u8> {
 }
 
 fn body(f: &Forge) -> Vec<u8> {
+    if f.kind == Kind::Reply {
+        // A well-formed reply body ({ok: nil}): only the header can make it malformed.
+        return ReplyBody::Ok(Bytes::from_static(&[0xc0])).encode();
+    }
     let mut ctx = Writer::default();
     ctx.map(1 + usize::from(f.future))
         .str("request_id")
@@ -137,9 +168,16 @@ impl Forger {
             .get(&k3_id)
             .ok_or("bundle without k3")?
             .clone();
+        let (kb_id, kb) = bundle
+            .secret_keys()
+            .iter()
+            .find(|(id, _)| id.role() == Role::Kb)
+            .map(|(id, key)| (id.clone(), key.clone()))
+            .ok_or("bundle without kb")?;
         Ok(Self {
             signer: Ed25519Signer::new(sig_id, seed)?,
             k3: (k3_id, k3),
+            kb: (kb_id, kb),
         })
     }
 
@@ -149,8 +187,12 @@ impl Forger {
         sealrpc_core::rand::fill(&mut nonce);
         let plain = body(f);
         let (h, b) = if f.seal {
-            let h = header(f, Some((&self.k3.0, &nonce)));
-            let b = seal_with(&self.k3.1, &nonce, &h, &plain)?;
+            let (key_id, key) = match f.seal_key {
+                ForgeSeal::OwnK3 => (&self.k3.0, &self.k3.1),
+                ForgeSeal::Broadcast => (&self.kb.0, &self.kb.1),
+            };
+            let h = header(f, Some((key_id, &nonce)));
+            let b = seal_with(key, &nonce, &h, &plain)?;
             (h, b)
         } else {
             (header(f, None), plain)
@@ -161,6 +203,15 @@ impl Forger {
                 key_id: self.signer.key_id().to_string(),
                 algorithm: self.signer.algorithm().to_owned(),
                 signature: self.signer.sign(&signature_input(&h, &b))?,
+            });
+        }
+        if let Some(key_id) = &f.garbage_signature_by {
+            let mut signature = vec![0u8; 64];
+            sealrpc_core::rand::fill(&mut signature);
+            sigs.push(SignatureItem {
+                key_id: key_id.clone(),
+                algorithm: self.signer.algorithm().to_owned(),
+                signature,
             });
         }
         if !f.future {

@@ -7,6 +7,7 @@
 
 pub mod api;
 mod attack_kit;
+mod attack_review;
 pub mod attack_rows;
 pub mod attacks;
 pub mod bench;
