@@ -69,6 +69,22 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The key directory's writer lock was not free within the bounded wait: another
+    /// writer holds it (or is stuck holding it).
+    #[error(
+        "{}: another writer has held the key directory's lock for {} ms; retry, or find the stuck process",
+        path.display(),
+        waited.as_millis()
+    )]
+    LockTimeout {
+        /// The lock file.
+        path: PathBuf,
+        /// How long this writer waited.
+        waited: std::time::Duration,
+    },
+    /// A background task was asked for outside a tokio runtime.
+    #[error("no tokio runtime: start the rotation watcher from within one")]
+    NoRuntime,
     /// A key operation failed.
     #[error(transparent)]
     Key(#[from] KeyError),

@@ -1,6 +1,9 @@
 //! The rotation table: current epochs (control plane, broadcast key, each guest), the
 //! revoked instances, and the grace window during which the previous epoch is still
 //! accepted. Shared behind an `Arc`, changed at run time, persisted as JSON.
+//!
+//! The file is written only by [`crate::RotationFile::update`] (or
+//! [`RotationTable::update`]), under the key directory's lock: there is no unlocked save.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -352,17 +355,31 @@ impl RotationTable {
     }
 
     /// Replaces this table's state with the file's (so every holder of the `Arc` sees it).
+    /// A running service rather uses [`crate::RotationWatcher`], which does this by itself
+    /// whenever the file changes.
     pub fn reload(&self, path: &Path) -> Result<(), Error> {
-        let fresh = Self::load(path)?;
-        let state = fresh.state.into_inner().unwrap_or_else(|p| p.into_inner());
-        *self.write() = state;
+        self.replace_with(Self::load(path)?);
         Ok(())
     }
 
-    /// Writes the state file atomically, mode 0600.
-    pub fn save(&self, path: &Path) -> Result<(), Error> {
+    /// A copy of the current state.
+    pub fn snapshot(&self) -> Self {
+        Self {
+            state: RwLock::new(self.read().clone()),
+        }
+    }
+
+    /// Swaps in `fresh`'s state in one step: every reader sees the old state or the new
+    /// one, never a mix.
+    pub(crate) fn replace_with(&self, fresh: Self) {
+        let state = fresh.state.into_inner().unwrap_or_else(|p| p.into_inner());
+        *self.write() = state;
+    }
+
+    /// The file content: the JSON and a final newline.
+    pub(crate) fn file_content(&self) -> String {
         let mut text = self.to_json();
         text.push('\n');
-        keyfile::replace_private(path, text.as_bytes())
+        text
     }
 }
