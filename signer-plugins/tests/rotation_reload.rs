@@ -125,7 +125,14 @@ async fn cli_revocation_reaches_a_running_conductor_and_bad_state_never_fails_op
     let (good, bad) = ("good-7f3a", "bad-0b1c");
     for id in [good, bad] {
         let out = d.join(format!("{id}.json"));
-        keys(&["issue-guest", id, "--dir", ds, "--out", out.to_str().unwrap()]);
+        keys(&[
+            "issue-guest",
+            id,
+            "--dir",
+            ds,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
     }
 
     // The control plane: keys from the directory, the watcher at its default interval.
@@ -141,7 +148,11 @@ async fn cli_revocation_reaches_a_running_conductor_and_bad_state_never_fails_op
     let _conductor = serve_ping(&transport, &cond_security, "conductor", None).await;
     let api = Client::builder(
         Arc::clone(&transport),
-        conductor_keys.for_service("api").unwrap().security().build(),
+        conductor_keys
+            .for_service("api")
+            .unwrap()
+            .security()
+            .build(),
     )
     .build()
     .await
@@ -206,7 +217,11 @@ async fn cli_revocation_reaches_a_running_conductor_and_bad_state_never_fails_op
     }
     std::fs::write(&state, &valid).unwrap();
     until(&watcher, |s| !s.failing).await;
-    assert_eq!(watcher.stats().applied, 1, "the same state again is no change");
+    assert_eq!(
+        watcher.stats().applied,
+        1,
+        "the same state again is no change"
+    );
 
     // 4. The CLI lifts the revocation: applied live as well.
     keys(&["unrevoke", bad, "--dir", ds]);
@@ -219,7 +234,13 @@ async fn cli_revocation_reaches_a_running_conductor_and_bad_state_never_fails_op
 async fn a_service_does_not_start_on_an_unreadable_state() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    keys(&["init", "--dir", d.to_str().unwrap(), "--service", "conductor"]);
+    keys(&[
+        "init",
+        "--dir",
+        d.to_str().unwrap(),
+        "--service",
+        "conductor",
+    ]);
     let k = ControlPlaneKeys::from_dir(d, "conductor").unwrap();
     std::fs::write(d.join("rotation.json"), b"garbage").unwrap();
     let err = RotationWatcher::start_for_keys(&k, RotationFile::new(d), WatchOptions::default())
@@ -231,7 +252,13 @@ async fn a_service_does_not_start_on_an_unreadable_state() {
 fn the_watcher_needs_a_runtime_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    keys(&["init", "--dir", d.to_str().unwrap(), "--service", "conductor"]);
+    keys(&[
+        "init",
+        "--dir",
+        d.to_str().unwrap(),
+        "--service",
+        "conductor",
+    ]);
     let k = ControlPlaneKeys::from_dir(d, "conductor").unwrap();
     let err = RotationWatcher::start_for_keys(&k, RotationFile::new(d), WatchOptions::default())
         .unwrap_err();
