@@ -7,7 +7,7 @@
 //! holding process dies: a crashed writer never leaves the directory locked.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
@@ -60,7 +60,7 @@ impl Drop for DirLock {
     }
 }
 
-fn open_lock_file(path: &PathBuf) -> Result<File, Error> {
+fn open_lock_file(path: &Path) -> Result<File, Error> {
     let mut o = OpenOptions::new();
     o.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]

@@ -56,3 +56,14 @@ pub trait RotationSource: Send + Sync + fmt::Debug + 'static {
     /// The current state, or [`Fetched::Unchanged`] when it is still `applied`.
     fn fetch(&self, applied: Option<&StateVersion>) -> Result<Fetched, Error>;
 }
+
+/// A shared source (one store handle used by a watcher and by the code that writes).
+impl<S: RotationSource + ?Sized> RotationSource for std::sync::Arc<S> {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+
+    fn fetch(&self, applied: Option<&StateVersion>) -> Result<Fetched, Error> {
+        (**self).fetch(applied)
+    }
+}

@@ -232,7 +232,7 @@ impl Shared {
         self.failures.fetch_add(1, Ordering::Relaxed);
         self.failing.store(true, Ordering::Relaxed);
         let streak = self.streak.fetch_add(1, Ordering::Relaxed);
-        if streak % RELOG_EVERY == 0 {
+        if streak.is_multiple_of(RELOG_EVERY) {
             tracing::error!(
                 source = %self.source.describe(),
                 error = %why,

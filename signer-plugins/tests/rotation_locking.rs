@@ -60,10 +60,10 @@ fn threads_and_processes_of_every_kind_lose_no_update() {
     // persisted issuance), add services, rotate control and broadcast, all released at once.
     let barrier = Arc::new(Barrier::new(4 * WRITERS));
     let mut threads = Vec::new();
-    for i in 0..WRITERS {
+    for (i, rotated) in old[..WRITERS].iter().enumerate() {
         let jobs: [Box<dyn FnOnce() + Send>; 4] = [
             {
-                let (d, id) = (d.clone(), old[i].clone());
+                let (d, id) = (d.clone(), rotated.clone());
                 Box::new(move || {
                     RotationTable::update(&d, |t| t.rotate_guest(&id)).unwrap();
                 })
