@@ -82,6 +82,15 @@ pub enum Error {
         /// How long this writer waited.
         waited: std::time::Duration,
     },
+    /// An in-memory change that a reload would undo, refused on a table that a
+    /// [`crate::RotationWatcher`] keeps up to date.
+    #[error(
+        "cannot {what} in memory: this rotation table mirrors a source and the next reload would undo it; change the source (RotationTable::update, sealrpc-keys)"
+    )]
+    Mirrored {
+        /// The refused change.
+        what: &'static str,
+    },
     /// A background task was asked for outside a tokio runtime.
     #[error("no tokio runtime: start the rotation watcher from within one")]
     NoRuntime,

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -120,9 +121,16 @@ fn valid_service(name: &str) -> Result<(), Error> {
 }
 
 /// The control plane's rotation state. Thread-safe; share it with `Arc`.
+///
+/// A table that a [`crate::RotationWatcher`] keeps up to date *mirrors* its source: an
+/// in-memory change to it would be replaced at the next reload, so the changes that decide
+/// acceptance (revoking, rotating or registering a guest) are refused there with
+/// [`Error::Mirrored`], and the others are logged. Change the source instead
+/// ([`RotationTable::update`], `sealrpc-keys`).
 #[derive(Debug, Default)]
 pub struct RotationTable {
     state: RwLock<State>,
+    mirrored: AtomicBool,
 }
 
 impl RotationTable {
@@ -139,6 +147,33 @@ impl RotationTable {
         self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// True when a watcher keeps this table up to date from a source.
+    pub fn is_mirrored(&self) -> bool {
+        self.mirrored.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_mirrored(&self) {
+        self.mirrored.store(true, Ordering::Relaxed);
+    }
+
+    /// Refuses an acceptance-deciding in-memory change to a mirrored table.
+    fn local_change(&self, what: &'static str) -> Result<(), Error> {
+        if self.is_mirrored() {
+            return Err(Error::Mirrored { what });
+        }
+        Ok(())
+    }
+
+    /// Logs any other in-memory change to a mirrored table (it lasts until the next reload).
+    fn note_local_change(&self, what: &'static str) {
+        if self.is_mirrored() {
+            tracing::warn!(
+                change = what,
+                "in-memory change to a rotation table that mirrors a source: the next reload replaces it; change the source instead"
+            );
+        }
+    }
+
     /// The grace window for the previous epoch.
     pub fn grace(&self) -> Duration {
         Duration::from_secs(self.read().grace_secs)
@@ -146,6 +181,7 @@ impl RotationTable {
 
     /// Sets the grace window (zero: the previous epoch dies at once).
     pub fn set_grace(&self, grace: Duration) {
+        self.note_local_change("set grace");
         self.write().grace_secs = grace.as_secs();
     }
 
@@ -189,6 +225,9 @@ impl RotationTable {
     pub fn register_guest(&self, instance_id: &str) -> Result<u64, Error> {
         valid_instance(instance_id)?;
         let mut s = self.write();
+        if !s.guests.contains_key(instance_id) {
+            self.local_change("register a guest")?;
+        }
         Ok(s.guests
             .entry(instance_id.to_owned())
             .or_insert(EpochState::initial())
@@ -199,6 +238,7 @@ impl RotationTable {
     /// restoring state, replaying test vectors).
     pub fn set_guest_epoch(&self, instance_id: &str, epoch: u64) -> Result<(), Error> {
         valid_instance(instance_id)?;
+        self.local_change("set a guest's epoch")?;
         self.write().guests.insert(
             instance_id.to_owned(),
             EpochState {
@@ -217,6 +257,7 @@ impl RotationTable {
     /// Moves a known guest to its next epoch, the rotation happening at `now`.
     pub fn rotate_guest_at(&self, instance_id: &str, now: SystemTime) -> Result<u64, Error> {
         valid_instance(instance_id)?;
+        self.local_change("rotate a guest")?;
         let mut s = self.write();
         let g = s.guests.get_mut(instance_id).ok_or_else(|| {
             Error::invalid("known instance id (issue its keys first)", instance_id)
@@ -231,6 +272,7 @@ impl RotationTable {
 
     /// Moves the control plane to its next epoch, the rotation happening at `now`.
     pub fn rotate_control_at(&self, now: SystemTime) -> u64 {
+        self.note_local_change("rotate the control plane");
         self.write().control.rotate(unix_ms(now))
     }
 
@@ -242,6 +284,7 @@ impl RotationTable {
 
     /// Moves the broadcast key to its next epoch, the rotation happening at `now`.
     pub fn rotate_broadcast_at(&self, now: SystemTime) -> u64 {
+        self.note_local_change("rotate the broadcast key");
         self.write().broadcast.rotate(unix_ms(now))
     }
 
@@ -249,11 +292,13 @@ impl RotationTable {
     /// false if it was already revoked.
     pub fn revoke(&self, instance_id: &str) -> Result<bool, Error> {
         valid_instance(instance_id)?;
+        self.local_change("revoke a guest")?;
         Ok(self.write().revoked.insert(instance_id.to_owned()))
     }
 
     /// Lifts a revocation; returns false if the instance was not revoked.
     pub fn unrevoke(&self, instance_id: &str) -> bool {
+        self.note_local_change("lift a revocation");
         self.write().revoked.remove(instance_id)
     }
 
@@ -343,6 +388,7 @@ impl RotationTable {
         }
         Ok(Self {
             state: RwLock::new(state),
+            mirrored: AtomicBool::new(false),
         })
     }
 
@@ -362,10 +408,11 @@ impl RotationTable {
         Ok(())
     }
 
-    /// A copy of the current state.
+    /// A copy of the current state (not mirrored: changes to it are the caller's).
     pub fn snapshot(&self) -> Self {
         Self {
             state: RwLock::new(self.read().clone()),
+            mirrored: AtomicBool::new(false),
         }
     }
 

@@ -129,6 +129,7 @@ impl RotationWatcher {
             wake: Notify::new(),
         });
         shared.look(true)?;
+        shared.table.set_mirrored();
         let interval = options.interval.max(MIN_INTERVAL);
         let task = runtime.spawn(watch(Arc::clone(&shared), interval));
         Ok(Self { shared, task })

@@ -158,6 +158,14 @@ async fn a_persisted_issue_survives_the_next_reload() {
     let keys = ControlPlaneKeys::from_dir(d, "conductor").unwrap();
     let w = RotationWatcher::start_for_keys(&keys, RotationFile::new(d), WatchOptions::default())
         .unwrap();
+    // In memory, a change the next reload would undo is refused: no revocation or
+    // registration can be silently lost that way.
+    assert!(keys.rotation().is_mirrored());
+    let err = keys.issue_guest_bundle("g9").unwrap_err();
+    assert!(matches!(err, Error::Mirrored { .. }), "{err}");
+    let err = keys.rotation().revoke("g9").unwrap_err();
+    assert!(matches!(err, Error::Mirrored { .. }), "{err}");
+    assert!(!keys.rotation().snapshot().is_mirrored());
     keys.issue_guest_bundle_persisted(&RotationFile::new(d), "g9")
         .unwrap();
     RotationTable::update(d, |t| t.revoke("other")).unwrap();
