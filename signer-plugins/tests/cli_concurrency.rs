@@ -88,12 +88,16 @@ fn mixed_concurrent_writers_equal_the_sequential_composition() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     init(d);
-    // Guests that exist before the storm: half get rotated, half revoked.
-    let old: Vec<String> = (0..2 * WRITERS).map(|i| format!("old{i}")).collect();
+    // Guests that exist before the storm: a third get rotated, a third revoked, and a third
+    // (revoked now) get their revocation lifted.
+    let old: Vec<String> = (0..3 * WRITERS).map(|i| format!("old{i}")).collect();
     for id in &old {
         let a = issue(d, id);
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
         assert!(keys(&a).status.success());
+    }
+    for id in &old[2 * WRITERS..] {
+        assert!(keys(&["revoke", id, "--dir", &s(d)]).status.success());
     }
     let dir_s = s(d);
     let mut jobs: Vec<Vec<String>> = Vec::new();
@@ -114,8 +118,11 @@ fn mixed_concurrent_writers_equal_the_sequential_composition() {
                 .map(str::to_owned)
                 .to_vec(),
         );
-    }
-    for _ in 0..WRITERS / 4 {
+        jobs.push(
+            ["unrevoke", &old[2 * WRITERS + i], "--dir", &dir_s]
+                .map(str::to_owned)
+                .to_vec(),
+        );
         jobs.push(
             ["rotate", "--dir", &dir_s, "--control"]
                 .map(str::to_owned)
@@ -141,10 +148,11 @@ fn mixed_concurrent_writers_equal_the_sequential_composition() {
         );
         assert!(!t.is_revoked(&old[i]));
         assert!(t.services().contains(&format!("svc{i}")), "svc{i} recorded");
+        assert!(!t.is_revoked(&old[2 * WRITERS + i]), "unrevoked");
     }
-    assert_eq!(t.guests().len(), 3 * WRITERS);
+    assert_eq!(t.guests().len(), 4 * WRITERS);
     assert_eq!(t.revoked().len(), WRITERS);
-    assert_eq!(t.control_epoch(), 1 + (WRITERS / 4) as u64);
-    assert_eq!(t.broadcast_epoch(), 1 + (WRITERS / 4) as u64);
+    assert_eq!(t.control_epoch(), 1 + WRITERS as u64);
+    assert_eq!(t.broadcast_epoch(), 1 + WRITERS as u64);
     assert_eq!(t.services().len(), WRITERS + 1);
 }

@@ -33,10 +33,13 @@ fn threads_and_processes_of_every_kind_lose_no_update() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_owned();
     init(&d);
-    let old: Vec<String> = (0..2 * WRITERS).map(|i| format!("old{i}")).collect();
+    let old: Vec<String> = (0..3 * WRITERS).map(|i| format!("old{i}")).collect();
     RotationTable::update(&d, |t| {
         for id in &old {
             t.register_guest(id)?;
+        }
+        for id in &old[2 * WRITERS..] {
+            t.revoke(id)?;
         }
         Ok(())
     })
@@ -44,7 +47,7 @@ fn threads_and_processes_of_every_kind_lose_no_update() {
     let keys = ControlPlaneKeys::from_dir(&d, "conductor").unwrap();
 
     // Processes: WRITERS revokes of old[WRITERS..] by the CLI.
-    let cli: Vec<_> = old[WRITERS..]
+    let cli: Vec<_> = old[WRITERS..2 * WRITERS]
         .iter()
         .map(|id| {
             Command::new(env!("CARGO_BIN_EXE_sealrpc-keys"))
@@ -57,11 +60,12 @@ fn threads_and_processes_of_every_kind_lose_no_update() {
         .collect();
 
     // Threads: rotate old[..WRITERS], register and issue new guests (through the library's
-    // persisted issuance), add services, rotate control and broadcast, all released at once.
-    let barrier = Arc::new(Barrier::new(4 * WRITERS));
+    // persisted issuance), add services, rotate control, rotate broadcast, lift the
+    // revocations of old[2 * WRITERS..], all released at once.
+    let barrier = Arc::new(Barrier::new(6 * WRITERS));
     let mut threads = Vec::new();
     for (i, rotated) in old[..WRITERS].iter().enumerate() {
-        let jobs: [Box<dyn FnOnce() + Send>; 4] = [
+        let jobs: [Box<dyn FnOnce() + Send>; 6] = [
             {
                 let (d, id) = (d.clone(), rotated.clone());
                 Box::new(move || {
@@ -86,15 +90,19 @@ fn threads_and_processes_of_every_kind_lose_no_update() {
             {
                 let d = d.clone();
                 Box::new(move || {
-                    RotationTable::update(&d, |t| {
-                        if i % 2 == 0 {
-                            t.rotate_control();
-                        } else {
-                            t.rotate_broadcast();
-                        }
-                        Ok(())
-                    })
-                    .unwrap();
+                    RotationTable::update(&d, |t| Ok(t.rotate_control())).unwrap();
+                })
+            },
+            {
+                let d = d.clone();
+                Box::new(move || {
+                    RotationTable::update(&d, |t| Ok(t.rotate_broadcast())).unwrap();
+                })
+            },
+            {
+                let (d, id) = (d.clone(), old[2 * WRITERS + i].clone());
+                Box::new(move || {
+                    assert!(RotationTable::update(&d, |t| Ok(t.unrevoke(&id))).unwrap());
                 })
             },
         ];
@@ -124,11 +132,12 @@ fn threads_and_processes_of_every_kind_lose_no_update() {
         );
         assert_eq!(t.guest_epoch(&format!("new{i}")), Some(1), "new{i} issued");
         assert!(t.services().contains(&format!("svc{i}")), "svc{i} recorded");
+        assert!(!t.is_revoked(&old[2 * WRITERS + i]), "unrevoked");
     }
-    assert_eq!(t.guests().len(), 3 * WRITERS);
+    assert_eq!(t.guests().len(), 4 * WRITERS);
     assert_eq!(t.revoked().len(), WRITERS);
-    assert_eq!(t.control_epoch(), 1 + (WRITERS / 2) as u64);
-    assert_eq!(t.broadcast_epoch(), 1 + (WRITERS / 2) as u64);
+    assert_eq!(t.control_epoch(), 1 + WRITERS as u64);
+    assert_eq!(t.broadcast_epoch(), 1 + WRITERS as u64);
     assert_eq!(t.services().len(), WRITERS + 1);
 }
 
