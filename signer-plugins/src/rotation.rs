@@ -19,6 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::keyfile;
 
+mod epoch;
+pub use epoch::EpochState;
+
 /// The epoch every key starts at.
 pub const INITIAL_EPOCH: u64 = 1;
 
@@ -27,51 +30,6 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
 
 /// The `format` value of a rotation state file.
 pub const STATE_FORMAT: &str = "sealrpc-rotation-v1";
-
-/// One epoch counter and when it last moved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EpochState {
-    /// The current epoch.
-    pub epoch: u64,
-    /// When the current epoch became current (unix ms), if it was reached by a rotation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rotated_at_ms: Option<u64>,
-}
-
-impl EpochState {
-    const fn initial() -> Self {
-        Self {
-            epoch: INITIAL_EPOCH,
-            rotated_at_ms: None,
-        }
-    }
-
-    fn rotate(&mut self, now_ms: u64) -> u64 {
-        self.epoch = self.epoch.saturating_add(1);
-        self.rotated_at_ms = Some(now_ms);
-        self.epoch
-    }
-
-    /// True while the previous epoch is still accepted.
-    pub fn previous_in_grace(&self, now_ms: u64, grace_ms: u64) -> bool {
-        self.epoch > 0
-            && self
-                .rotated_at_ms
-                .is_some_and(|t| now_ms < t.saturating_add(grace_ms))
-    }
-
-    fn check(&self, epoch: u64, now_ms: u64, grace_ms: u64) -> Result<(), KeyError> {
-        if epoch == self.epoch {
-            Ok(())
-        } else if epoch > self.epoch {
-            Err(KeyError::UnknownKey)
-        } else if epoch + 1 == self.epoch && self.previous_in_grace(now_ms, grace_ms) {
-            Ok(())
-        } else {
-            Err(KeyError::Stale)
-        }
-    }
-}
 
 /// The persisted form (see docs/key-bundle.md). Unknown fields are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
