@@ -16,6 +16,7 @@ use crate::derived::DerivedKeys;
 use crate::ed25519::{Ed25519Signer, SigningKeys};
 use crate::error::Error;
 use crate::rotation::{RotationTable, unix_ms};
+use crate::rotation_file::{MASTER_FILE, RotationFile};
 use crate::secret::MasterSecret;
 
 /// A control-plane service's view of the key hierarchy. Cheap to clone (shared state).
@@ -55,6 +56,15 @@ impl ControlPlaneKeys {
             keys,
             signer: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// The keys of service `service` from key directory `dir`: its master secret and its
+    /// rotation state as they are now. Keep the state current with
+    /// [`crate::RotationWatcher::start_for_keys`].
+    pub fn from_dir(dir: &std::path::Path, service: &str) -> Result<Self, Error> {
+        let master = Arc::new(MasterSecret::load(&dir.join(MASTER_FILE))?);
+        let table = Arc::new(RotationFile::new(dir).load()?);
+        Self::new(master, table, service)
     }
 
     /// Another service sharing this one's master, table and key cache (several services in
@@ -107,6 +117,25 @@ impl ControlPlaneKeys {
     /// a control-plane rotation needs no flag day). A revoked instance gets nothing.
     pub fn issue_guest_bundle(&self, instance_id: &str) -> Result<GuestBundle, Error> {
         self.issue_guest_bundle_at(instance_id, SystemTime::now())
+    }
+
+    /// [`Self::issue_guest_bundle`] for a service whose table mirrors a key directory:
+    /// records the guest in `file` under its lock (an in-memory registration would be
+    /// undone by the next reload), applies that state here, then issues the bundle.
+    pub fn issue_guest_bundle_persisted(
+        &self,
+        file: &RotationFile,
+        instance_id: &str,
+    ) -> Result<GuestBundle, Error> {
+        let fresh = file.update(|t| {
+            if t.is_revoked(instance_id) {
+                return Err(Error::Key(KeyError::Revoked));
+            }
+            t.register_guest(instance_id)?;
+            Ok(t.snapshot())
+        })?;
+        self.table.replace_with(fresh);
+        self.issue_guest_bundle(instance_id)
     }
 
     /// [`Self::issue_guest_bundle`] with the clock at `now` (decides the grace window).

@@ -69,6 +69,31 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The key directory's writer lock was not free within the bounded wait: another
+    /// writer holds it (or is stuck holding it).
+    #[error(
+        "{}: another writer has held the key directory's lock for {} ms; retry, or find the stuck process",
+        path.display(),
+        waited.as_millis()
+    )]
+    LockTimeout {
+        /// The lock file.
+        path: PathBuf,
+        /// How long this writer waited.
+        waited: std::time::Duration,
+    },
+    /// An in-memory change that a reload would undo, refused on a table that a
+    /// [`crate::RotationWatcher`] keeps up to date.
+    #[error(
+        "cannot {what} in memory: this rotation table mirrors a source and the next reload would undo it; change the source (RotationTable::update, sealrpc-keys)"
+    )]
+    Mirrored {
+        /// The refused change.
+        what: &'static str,
+    },
+    /// A background task was asked for outside a tokio runtime.
+    #[error("no tokio runtime: start the rotation watcher from within one")]
+    NoRuntime,
     /// A key operation failed.
     #[error(transparent)]
     Key(#[from] KeyError),

@@ -33,8 +33,27 @@ pub(crate) fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), Error> 
     f.sync_all().map_err(|e| Error::io(path, e))
 }
 
-/// Replaces `path` atomically (temporary file with mode 0600 in the same directory, then
-/// rename), so that a crash never leaves half a file.
+/// Makes a rename or a creation in `path`'s directory durable (fsync of the directory).
+pub(crate) fn sync_parent(path: &Path) -> Result<(), Error> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    #[cfg(unix)]
+    {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(dir, e))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// Replaces `path` atomically and durably: a temporary file with mode 0600 in the same
+/// directory, fsync, rename, fsync of the directory. A crash never leaves half a file.
 pub(crate) fn replace_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let name = path
         .file_name()
@@ -48,7 +67,8 @@ pub(crate) fn replace_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result
+    result?;
+    sync_parent(path)
 }
 
 fn check_regular(path: &Path, f: &File) -> Result<u32, Error> {

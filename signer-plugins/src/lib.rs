@@ -18,19 +18,24 @@ pub mod cache;
 pub mod control;
 pub mod derive;
 pub mod derived;
+mod dirlock;
 pub mod ed25519;
 pub mod error;
 pub mod guest;
 pub mod inspect;
 mod keyfile;
 pub mod rotation;
+pub mod rotation_file;
 pub mod secret;
+pub mod source;
+pub mod watcher;
 pub mod xchacha;
 
 pub use bundle::GuestBundle;
 pub use control::ControlPlaneKeys;
 pub use derive::derive_key;
 pub use derived::DerivedKeys;
+pub use dirlock::{DEFAULT_LOCK_TIMEOUT, LOCK_FILE};
 pub use ed25519::{
     ED25519_ALGORITHM, Ed25519Signer, Ed25519Verifier, PinnedPublicKeys, PublicKeys,
     RotatingSigner, SigningKeys,
@@ -38,5 +43,8 @@ pub use ed25519::{
 pub use error::Error;
 pub use guest::GuestKeys;
 pub use rotation::RotationTable;
+pub use rotation_file::RotationFile;
 pub use secret::{MasterSecret, SecretKey};
+pub use source::{Fetched, RotationSource, StateVersion};
+pub use watcher::{ReloadStats, RotationWatcher, WatchOptions};
 pub use xchacha::{AeadKeys, XChaChaOpener, XChaChaSealer};

@@ -1,9 +1,13 @@
 //! The rotation table: current epochs (control plane, broadcast key, each guest), the
 //! revoked instances, and the grace window during which the previous epoch is still
 //! accepted. Shared behind an `Arc`, changed at run time, persisted as JSON.
+//!
+//! The file is written only by [`crate::RotationFile::update`] (or
+//! [`RotationTable::update`]), under the key directory's lock: there is no unlocked save.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,6 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::keyfile;
 
+mod epoch;
+pub use epoch::EpochState;
+
 /// The epoch every key starts at.
 pub const INITIAL_EPOCH: u64 = 1;
 
@@ -23,51 +30,6 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
 
 /// The `format` value of a rotation state file.
 pub const STATE_FORMAT: &str = "sealrpc-rotation-v1";
-
-/// One epoch counter and when it last moved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EpochState {
-    /// The current epoch.
-    pub epoch: u64,
-    /// When the current epoch became current (unix ms), if it was reached by a rotation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rotated_at_ms: Option<u64>,
-}
-
-impl EpochState {
-    const fn initial() -> Self {
-        Self {
-            epoch: INITIAL_EPOCH,
-            rotated_at_ms: None,
-        }
-    }
-
-    fn rotate(&mut self, now_ms: u64) -> u64 {
-        self.epoch = self.epoch.saturating_add(1);
-        self.rotated_at_ms = Some(now_ms);
-        self.epoch
-    }
-
-    /// True while the previous epoch is still accepted.
-    pub fn previous_in_grace(&self, now_ms: u64, grace_ms: u64) -> bool {
-        self.epoch > 0
-            && self
-                .rotated_at_ms
-                .is_some_and(|t| now_ms < t.saturating_add(grace_ms))
-    }
-
-    fn check(&self, epoch: u64, now_ms: u64, grace_ms: u64) -> Result<(), KeyError> {
-        if epoch == self.epoch {
-            Ok(())
-        } else if epoch > self.epoch {
-            Err(KeyError::UnknownKey)
-        } else if epoch + 1 == self.epoch && self.previous_in_grace(now_ms, grace_ms) {
-            Ok(())
-        } else {
-            Err(KeyError::Stale)
-        }
-    }
-}
 
 /// The persisted form (see docs/key-bundle.md). Unknown fields are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,9 +79,16 @@ fn valid_service(name: &str) -> Result<(), Error> {
 }
 
 /// The control plane's rotation state. Thread-safe; share it with `Arc`.
+///
+/// A table that a [`crate::RotationWatcher`] keeps up to date *mirrors* its source: an
+/// in-memory change to it would be replaced at the next reload, so the changes that decide
+/// acceptance (revoking, rotating or registering a guest) are refused there with
+/// [`Error::Mirrored`], and the others are logged. Change the source instead
+/// ([`RotationTable::update`], `sealrpc-keys`).
 #[derive(Debug, Default)]
 pub struct RotationTable {
     state: RwLock<State>,
+    mirrored: AtomicBool,
 }
 
 impl RotationTable {
@@ -136,6 +105,33 @@ impl RotationTable {
         self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// True when a watcher keeps this table up to date from a source.
+    pub fn is_mirrored(&self) -> bool {
+        self.mirrored.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_mirrored(&self) {
+        self.mirrored.store(true, Ordering::Relaxed);
+    }
+
+    /// Refuses an acceptance-deciding in-memory change to a mirrored table.
+    fn local_change(&self, what: &'static str) -> Result<(), Error> {
+        if self.is_mirrored() {
+            return Err(Error::Mirrored { what });
+        }
+        Ok(())
+    }
+
+    /// Logs any other in-memory change to a mirrored table (it lasts until the next reload).
+    fn note_local_change(&self, what: &'static str) {
+        if self.is_mirrored() {
+            tracing::warn!(
+                change = what,
+                "in-memory change to a rotation table that mirrors a source: the next reload replaces it; change the source instead"
+            );
+        }
+    }
+
     /// The grace window for the previous epoch.
     pub fn grace(&self) -> Duration {
         Duration::from_secs(self.read().grace_secs)
@@ -143,6 +139,7 @@ impl RotationTable {
 
     /// Sets the grace window (zero: the previous epoch dies at once).
     pub fn set_grace(&self, grace: Duration) {
+        self.note_local_change("set grace");
         self.write().grace_secs = grace.as_secs();
     }
 
@@ -186,6 +183,9 @@ impl RotationTable {
     pub fn register_guest(&self, instance_id: &str) -> Result<u64, Error> {
         valid_instance(instance_id)?;
         let mut s = self.write();
+        if !s.guests.contains_key(instance_id) {
+            self.local_change("register a guest")?;
+        }
         Ok(s.guests
             .entry(instance_id.to_owned())
             .or_insert(EpochState::initial())
@@ -196,6 +196,7 @@ impl RotationTable {
     /// restoring state, replaying test vectors).
     pub fn set_guest_epoch(&self, instance_id: &str, epoch: u64) -> Result<(), Error> {
         valid_instance(instance_id)?;
+        self.local_change("set a guest's epoch")?;
         self.write().guests.insert(
             instance_id.to_owned(),
             EpochState {
@@ -214,6 +215,7 @@ impl RotationTable {
     /// Moves a known guest to its next epoch, the rotation happening at `now`.
     pub fn rotate_guest_at(&self, instance_id: &str, now: SystemTime) -> Result<u64, Error> {
         valid_instance(instance_id)?;
+        self.local_change("rotate a guest")?;
         let mut s = self.write();
         let g = s.guests.get_mut(instance_id).ok_or_else(|| {
             Error::invalid("known instance id (issue its keys first)", instance_id)
@@ -228,6 +230,7 @@ impl RotationTable {
 
     /// Moves the control plane to its next epoch, the rotation happening at `now`.
     pub fn rotate_control_at(&self, now: SystemTime) -> u64 {
+        self.note_local_change("rotate the control plane");
         self.write().control.rotate(unix_ms(now))
     }
 
@@ -239,6 +242,7 @@ impl RotationTable {
 
     /// Moves the broadcast key to its next epoch, the rotation happening at `now`.
     pub fn rotate_broadcast_at(&self, now: SystemTime) -> u64 {
+        self.note_local_change("rotate the broadcast key");
         self.write().broadcast.rotate(unix_ms(now))
     }
 
@@ -246,11 +250,13 @@ impl RotationTable {
     /// false if it was already revoked.
     pub fn revoke(&self, instance_id: &str) -> Result<bool, Error> {
         valid_instance(instance_id)?;
+        self.local_change("revoke a guest")?;
         Ok(self.write().revoked.insert(instance_id.to_owned()))
     }
 
     /// Lifts a revocation; returns false if the instance was not revoked.
     pub fn unrevoke(&self, instance_id: &str) -> bool {
+        self.note_local_change("lift a revocation");
         self.write().revoked.remove(instance_id)
     }
 
@@ -340,6 +346,7 @@ impl RotationTable {
         }
         Ok(Self {
             state: RwLock::new(state),
+            mirrored: AtomicBool::new(false),
         })
     }
 
@@ -352,17 +359,32 @@ impl RotationTable {
     }
 
     /// Replaces this table's state with the file's (so every holder of the `Arc` sees it).
+    /// A running service rather uses [`crate::RotationWatcher`], which does this by itself
+    /// whenever the file changes.
     pub fn reload(&self, path: &Path) -> Result<(), Error> {
-        let fresh = Self::load(path)?;
-        let state = fresh.state.into_inner().unwrap_or_else(|p| p.into_inner());
-        *self.write() = state;
+        self.replace_with(Self::load(path)?);
         Ok(())
     }
 
-    /// Writes the state file atomically, mode 0600.
-    pub fn save(&self, path: &Path) -> Result<(), Error> {
+    /// A copy of the current state (not mirrored: changes to it are the caller's).
+    pub fn snapshot(&self) -> Self {
+        Self {
+            state: RwLock::new(self.read().clone()),
+            mirrored: AtomicBool::new(false),
+        }
+    }
+
+    /// Swaps in `fresh`'s state in one step: every reader sees the old state or the new
+    /// one, never a mix.
+    pub(crate) fn replace_with(&self, fresh: Self) {
+        let state = fresh.state.into_inner().unwrap_or_else(|p| p.into_inner());
+        *self.write() = state;
+    }
+
+    /// The file content: the JSON and a final newline.
+    pub(crate) fn file_content(&self) -> String {
         let mut text = self.to_json();
         text.push('\n');
-        keyfile::replace_private(path, text.as_bytes())
+        text
     }
 }

@@ -136,7 +136,9 @@ fn state_round_trips_through_json_file() {
     t.rotate_control();
     t.revoke("dead").unwrap();
     t.set_grace(Duration::from_secs(60));
-    t.save(&path).unwrap();
+    sealrpc_signers::RotationFile::new(dir.path())
+        .create(&t, || Ok(()))
+        .unwrap();
 
     let back = RotationTable::load(&path).unwrap();
     assert_eq!(back.to_json(), t.to_json());
@@ -170,7 +172,9 @@ fn state_file_writable_by_others_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rotation.json");
-    RotationTable::new().save(&path).unwrap();
+    sealrpc_signers::RotationFile::new(dir.path())
+        .create(&RotationTable::new(), || Ok(()))
+        .unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();

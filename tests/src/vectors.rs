@@ -67,13 +67,60 @@ fn key_ids(bytes: &[u8]) -> Vec<KeyId> {
     ids
 }
 
-/// Builds the receiver a case describes.
-pub fn receiver(case: &Value, envelopes: &[Vec<u8>]) -> SecurityConfig {
+/// A case the harness refuses to replay, because it could not mean what it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CaseError {
+    /// `revoked` is present but not an array of strings.
+    RevokedNotAList,
+    /// A `revoked` entry that is not an instance id: a principal such as `guest:<id>`
+    /// (the receiver would look for `guest:guest:<id>`, which never matches), or text
+    /// that is no valid instance id at all.
+    RevokedNotAnInstanceId {
+        /// The entry as written.
+        value: String,
+    },
+}
+
+impl std::fmt::Display for CaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CaseError::RevokedNotAList => write!(f, "`revoked` must be an array of instance ids"),
+            CaseError::RevokedNotAnInstanceId { value } => write!(
+                f,
+                "`revoked` holds instance ids, not {value:?} (write the id without `guest:`)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CaseError {}
+
+/// The instance ids of a case's `revoked` (absent or null: none), each checked: a value
+/// that is a principal, or no valid instance id, is an error rather than a silent no-op.
+pub fn revoked_ids(case: &Value) -> Result<Vec<String>, CaseError> {
+    let list = match &case["revoked"] {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(list) => list,
+        _ => return Err(CaseError::RevokedNotAList),
+    };
+    list.iter()
+        .map(|x| {
+            let id = x.as_str().ok_or(CaseError::RevokedNotAList)?;
+            if Principal::parse(id).is_some() || Principal::guest(id).is_none() {
+                return Err(CaseError::RevokedNotAnInstanceId {
+                    value: id.chars().take(100).collect(),
+                });
+            }
+            Ok(id.to_owned())
+        })
+        .collect()
+}
+
+/// Builds the receiver a case describes; refuses a case it could not replay faithfully.
+pub fn receiver(case: &Value, envelopes: &[Vec<u8>]) -> Result<SecurityConfig, CaseError> {
     let me = Principal::parse(case["me"].as_str().unwrap()).unwrap();
-    let revoked: Vec<String> = case["revoked"]
-        .as_array()
-        .map(|a| a.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
-        .unwrap_or_default();
+    let revoked = revoked_ids(case)?;
     if let Some(master) = case["master"].as_str() {
         let table = Arc::new(RotationTable::new());
         match case["epochs"].as_object() {
@@ -95,9 +142,9 @@ pub fn receiver(case: &Value, envelopes: &[Vec<u8>]) -> SecurityConfig {
         }
         let master = Arc::new(MasterSecret::from_hex(master).unwrap());
         let service = me.as_str().strip_prefix("control:").unwrap();
-        ControlPlaneKeys::new(master, table, service)
+        Ok(ControlPlaneKeys::new(master, table, service)
             .unwrap()
-            .security()
+            .security())
     } else {
         let keys: BTreeMap<String, Vec<u8>> = case["keys"]
             .as_object()
@@ -105,9 +152,9 @@ pub fn receiver(case: &Value, envelopes: &[Vec<u8>]) -> SecurityConfig {
             .iter()
             .map(|(k, x)| (k.clone(), hex::decode(x.as_str().unwrap()).unwrap()))
             .collect();
-        GuestKeys::from_key_map(me, keys, revoked)
+        Ok(GuestKeys::from_key_map(me, keys, revoked)
             .unwrap()
-            .security()
+            .security())
     }
 }
 
@@ -139,7 +186,14 @@ pub fn run(file: &Value) -> (Vec<Outcome>, Vec<String>) {
             .unwrap_or_default();
         let mut all = prior.clone();
         all.push(bytes.clone());
-        let security = receiver(case, &all)
+        let receiver = match receiver(case, &all) {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!("{name}: bad case: {e}"));
+                continue;
+            }
+        };
+        let security = receiver
             .policy(policy(case))
             .replay(sealrpc_core::security::ReplayConfig {
                 skew_ms: skew,

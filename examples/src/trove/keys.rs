@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sealrpc_signers::{ControlPlaneKeys, GuestBundle, GuestKeys, MasterSecret, RotationTable};
+use sealrpc_signers::{
+    ControlPlaneKeys, GuestBundle, GuestKeys, MasterSecret, RotationFile, RotationTable,
+};
 
 use super::BoxError;
 
@@ -51,7 +53,7 @@ impl Operator {
         for s in SERVICES {
             control.for_service(s)?;
         }
-        table.save(&dir.join("rotation.json"))?;
+        RotationFile::new(&dir).create(&table, || Ok(()))?;
         Ok(Self {
             dir,
             table,
@@ -75,7 +77,8 @@ impl Operator {
         let bundle = self.control.issue_guest_bundle(instance_id)?;
         let path = self.bundle_path(instance_id);
         bundle.save_new(&path)?;
-        self.table.save(&self.dir.join("rotation.json"))?;
+        // The same registration in the key directory, under its lock.
+        RotationTable::update(&self.dir, |t| t.register_guest(instance_id).map(|_| ()))?;
         Ok(path)
     }
 

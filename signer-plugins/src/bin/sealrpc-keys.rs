@@ -4,6 +4,11 @@
 //! A key directory holds `master.key` (64 hex digits, mode 0600) and `rotation.json` (the
 //! rotation state); see docs/key-bundle.md. Nothing this tool prints contains a secret.
 //!
+//! Every command that changes the state holds the directory's lock (`.rotation.lock`)
+//! from reading the state to renaming the new one into place, so concurrent runs never
+//! lose each other's updates; one that cannot get the lock within `--lock-timeout-secs`
+//! fails and changes nothing.
+//!
 //! Exit codes: 0 success (for `inspect`: decoded, and accepted when keys were given),
 //! 1 error, 2 usage error, 3 `inspect` rejected the envelope.
 
@@ -16,13 +21,12 @@ use clap::{Args, Parser, Subcommand};
 use sealrpc_core::Principal;
 use sealrpc_core::wire::{KeyId, Limits, Role};
 use sealrpc_signers::rotation::EpochState;
+use sealrpc_signers::rotation_file::MASTER_FILE;
 use sealrpc_signers::{
-    ControlPlaneKeys, DerivedKeys, GuestBundle, GuestKeys, MasterSecret, RotationTable, inspect,
+    ControlPlaneKeys, DerivedKeys, GuestBundle, GuestKeys, MasterSecret, RotationFile,
+    RotationTable, inspect,
 };
 use serde_json::json;
-
-const MASTER_FILE: &str = "master.key";
-const STATE_FILE: &str = "rotation.json";
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +35,9 @@ const STATE_FILE: &str = "rotation.json";
     about = "Manage sealrpc control-plane and guest keys"
 )]
 struct Cli {
+    /// How long a command that changes the state waits for the key directory's lock.
+    #[arg(long, global = true, default_value_t = 10)]
+    lock_timeout_secs: u64,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -136,7 +143,7 @@ type Res<T> = Result<T, String>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli.cmd) {
+    match run(cli.cmd, Duration::from_secs(cli.lock_timeout_secs)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("sealrpc-keys: error: {e}");
@@ -146,11 +153,19 @@ fn main() -> ExitCode {
 }
 
 fn load_state(dir: &Path) -> Res<RotationTable> {
-    RotationTable::load(&dir.join(STATE_FILE)).map_err(|e| e.to_string())
+    RotationFile::new(dir).load().map_err(|e| e.to_string())
 }
 
-fn save_state(dir: &Path, table: &RotationTable) -> Res<()> {
-    table.save(&dir.join(STATE_FILE)).map_err(|e| e.to_string())
+/// Runs `change` on the state read under the directory's lock and writes the result.
+fn update_state<T>(
+    dir: &Path,
+    lock_timeout: Duration,
+    change: impl FnOnce(&Arc<RotationTable>) -> Result<T, sealrpc_signers::Error>,
+) -> Res<T> {
+    RotationFile::new(dir)
+        .lock_timeout(lock_timeout)
+        .update(change)
+        .map_err(|e| e.to_string())
 }
 
 fn load_master(dir: &Path) -> Res<Arc<MasterSecret>> {
@@ -165,44 +180,40 @@ fn print_json(v: &serde_json::Value) -> Res<()> {
     Ok(())
 }
 
-fn run(cmd: Cmd) -> Res<ExitCode> {
+fn run(cmd: Cmd, lock_timeout: Duration) -> Res<ExitCode> {
     match cmd {
         Cmd::Init {
             dir,
             services,
             grace_secs,
-        } => init(&dir, &services, grace_secs)?,
+        } => init(&dir, &services, grace_secs, lock_timeout)?,
         Cmd::AddService { name, dir } => {
-            let table = load_state(&dir)?;
-            table.add_service(&name).map_err(|e| e.to_string())?;
-            save_state(&dir, &table)?;
+            update_state(&dir, lock_timeout, |t| t.add_service(&name))?;
             println!("service control:{name} recorded");
         }
         Cmd::IssueGuest {
             instance_id,
             dir,
             out,
-        } => issue_guest(&dir, &instance_id, &out)?,
+        } => issue_guest(&dir, &instance_id, &out, lock_timeout)?,
         Cmd::Rotate { dir, which } => {
-            let table = load_state(&dir)?;
-            let (what, epoch) = if let Some(id) = which.guest {
-                let e = table.rotate_guest(&id).map_err(|e| e.to_string())?;
-                (format!("guest:{id}"), e)
-            } else if which.control {
-                ("control plane".to_owned(), table.rotate_control())
-            } else {
-                ("broadcast key".to_owned(), table.rotate_broadcast())
-            };
-            save_state(&dir, &table)?;
+            let (what, epoch, grace) = update_state(&dir, lock_timeout, |t| {
+                let (what, epoch) = if let Some(id) = &which.guest {
+                    (format!("guest:{id}"), t.rotate_guest(id)?)
+                } else if which.control {
+                    ("control plane".to_owned(), t.rotate_control())
+                } else {
+                    ("broadcast key".to_owned(), t.rotate_broadcast())
+                };
+                Ok((what, epoch, t.grace()))
+            })?;
             println!(
                 "{what} is now at epoch {epoch}; the previous epoch stays valid for {} s",
-                table.grace().as_secs()
+                grace.as_secs()
             );
         }
         Cmd::Revoke { instance_id, dir } => {
-            let table = load_state(&dir)?;
-            let fresh = table.revoke(&instance_id).map_err(|e| e.to_string())?;
-            save_state(&dir, &table)?;
+            let fresh = update_state(&dir, lock_timeout, |t| t.revoke(&instance_id))?;
             println!(
                 "guest:{instance_id} {}; it still holds the broadcast key: run `rotate --broadcast` and redistribute bundles",
                 if fresh {
@@ -213,9 +224,7 @@ fn run(cmd: Cmd) -> Res<ExitCode> {
             );
         }
         Cmd::Unrevoke { instance_id, dir } => {
-            let table = load_state(&dir)?;
-            let was = table.unrevoke(&instance_id);
-            save_state(&dir, &table)?;
+            let was = update_state(&dir, lock_timeout, |t| Ok(t.unrevoke(&instance_id)))?;
             println!(
                 "guest:{instance_id} {}",
                 if was {
@@ -245,7 +254,7 @@ fn run(cmd: Cmd) -> Res<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn init(dir: &Path, services: &[String], grace_secs: u64) -> Res<()> {
+fn init(dir: &Path, services: &[String], grace_secs: u64, lock_timeout: Duration) -> Res<()> {
     if !dir.exists() {
         let mut b = std::fs::DirBuilder::new();
         b.recursive(true);
@@ -259,35 +268,37 @@ fn init(dir: &Path, services: &[String], grace_secs: u64) -> Res<()> {
     for s in services {
         table.add_service(s).map_err(|e| e.to_string())?;
     }
-    let state = dir.join(STATE_FILE);
-    if state.exists() {
-        return Err(format!(
-            "{}: already exists, refusing to overwrite",
-            state.display()
-        ));
-    }
     let master = MasterSecret::generate().map_err(|e| e.to_string())?;
-    master
-        .save_new(&dir.join(MASTER_FILE))
+    // Under the lock: the master first (never overwritten), then the state.
+    RotationFile::new(dir)
+        .lock_timeout(lock_timeout)
+        .create(&table, || master.save_new(&dir.join(MASTER_FILE)))
         .map_err(|e| e.to_string())?;
-    save_state(dir, &table)?;
     println!("initialized {} (master secret mode 0600)", dir.display());
     Ok(())
 }
 
-fn issue_guest(dir: &Path, instance_id: &str, out: &Path) -> Res<()> {
-    let table = Arc::new(load_state(dir)?);
-    let Some(service) = table.services().into_iter().next() else {
-        return Err("no control-plane service recorded: run `sealrpc-keys add-service NAME --dir DIR` first".into());
-    };
+fn issue_guest(dir: &Path, instance_id: &str, out: &Path, lock_timeout: Duration) -> Res<()> {
+    const NO_SERVICE: &str =
+        "no control-plane service recorded: run `sealrpc-keys add-service NAME --dir DIR` first";
+    if load_state(dir)?.services().is_empty() {
+        return Err(NO_SERVICE.into());
+    }
     let master = load_master(dir)?;
-    let keys =
-        ControlPlaneKeys::new(master, Arc::clone(&table), &service).map_err(|e| e.to_string())?;
-    let bundle = keys
-        .issue_guest_bundle(instance_id)
-        .map_err(|e| e.to_string())?;
-    bundle.save_new(out).map_err(|e| e.to_string())?;
-    save_state(dir, &table)?;
+    // Registering the guest and writing its bundle happen under the lock: the bundle's
+    // epochs are those of the state that is written.
+    let bundle = update_state(dir, lock_timeout, |t| {
+        let Some(service) = t.services().into_iter().next() else {
+            return Err(sealrpc_signers::Error::Invalid {
+                what: "key directory (no control-plane service recorded)",
+                value: dir.display().to_string(),
+            });
+        };
+        let keys = ControlPlaneKeys::new(master, Arc::clone(t), &service)?;
+        let bundle = keys.issue_guest_bundle(instance_id)?;
+        bundle.save_new(out)?;
+        Ok(bundle)
+    })?;
     println!(
         "wrote the bundle of {} (epoch {}) to {} (mode 0600)",
         bundle.principal(),
