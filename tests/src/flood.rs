@@ -1,6 +1,7 @@
 //! The fixture of the hostile-flood suite: a conductor (signed and sealed, enforced, with a
 //! small envelope limit and a configurable replay guard), a guest and an API service of
-//! the same control plane, two senders of another one, and envelope surgery helpers.
+//! the same control plane (and more guests on demand), two senders of another one, and
+//! envelope surgery helpers.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};

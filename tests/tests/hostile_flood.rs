@@ -8,7 +8,8 @@
 //! (per message and in `security.counters()`); the replay guard never holds more than its
 //! capacity, and a full guard fails closed (`ReplayGuardFull`) until its entries age out; the
 //! memory the receiver keeps is the replay guard's and nothing else; bad signatures are
-//! rejected before the seal is opened. Throughput per kind of input is measured and printed,
+//! rejected before the seal is opened; hostile guests flooding future-stamped calls fill
+//! only their own fair share of the guard, never the control plane's or an honest guest's. Throughput per kind of input is measured and printed,
 //! never asserted.
 //!
 //! `SEALRPC_FLOOD=<n>` sets the flood size (default 50 000 messages in a release build, 1 000
