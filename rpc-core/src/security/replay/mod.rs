@@ -38,7 +38,8 @@ use crate::wire::MessageId;
 ///   holding ids, a guest holding fewer than 150 ids is always admitted, however many ids
 ///   the others send. To make room for it, the guest holding the most ids gives up its
 ///   oldest one; that guest's messages stamped at or before the id given up are refused
-///   from then on (fail closed, and for it alone).
+///   from then on (fail closed, and for it alone). A guest under its fair share never
+///   gives up an id.
 ///
 /// Ids are refused, never forgotten early without that watermark: a replay is never
 /// admitted.
