@@ -1,6 +1,10 @@
 //! The in-process store of the replay guard: the ids seen, per principal, with what the
 //! quota needs (counts per class, the guest holding the most) and what eviction leaves
 //! behind (a per-principal watermark).
+//!
+//! A shared store (Redis, for replicated services) provides the same five operations, run
+//! as one atomic step per id (here: under one lock; there: one script): `prune`, `lookup`,
+//! `holdings`, `evict_largest_guest` and `insert`. The quota decides between them.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
