@@ -132,6 +132,7 @@ pub fn bench_replay() -> ReplayConfig {
         skew_ms: 60_000,
         capacity: 2_000_000,
         per_guest: 2_000_000,
+        ..ReplayConfig::default()
     }
 }
 

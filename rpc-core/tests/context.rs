@@ -104,3 +104,120 @@ fn child_contexts_chain_ids_and_keep_the_deadline() {
     assert!(!parent.is_expired());
     assert!(parent.remaining().is_some());
 }
+
+fn with_secrets() -> Context {
+    let mut ctx = Context::new().with("tenant", "acme").unwrap();
+    ctx.insert_secret("db_password", &Secret::new("pw".to_owned()))
+        .unwrap();
+    ctx.insert_secret("admin_token", &Secret::new("tok".to_owned()))
+        .unwrap();
+    ctx
+}
+
+#[test]
+fn a_child_starts_without_secrets_and_keeps_plain_entries() {
+    let parent = with_secrets();
+    let child = parent.child();
+    assert_eq!(child.secret_names().count(), 0);
+    assert!(!child.carries_secret());
+    assert!(child.secret::<String>("db_password").unwrap().is_none());
+    assert_eq!(
+        child.get::<String>("tenant").unwrap().as_deref(),
+        Some("acme")
+    );
+    let back = Context::decode(child.encode().bytes());
+    assert_eq!(back.secret_names().count(), 0);
+    assert!(!child.encode().carries_secret());
+}
+
+#[test]
+fn received_secrets_are_readable_but_never_sent_on() {
+    let received = Context::decode(with_secrets().encode().bytes());
+    assert_eq!(
+        received
+            .secret::<String>("db_password")
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "pw"
+    );
+    assert_eq!(received.secret_names().count(), 2);
+    assert_eq!(received.sent_secret_names().count(), 0);
+    assert!(!received.carries_secret());
+    // Not as is, not cloned.
+    for ctx in [&received, &received.clone()] {
+        let enc = ctx.encode();
+        assert!(!enc.carries_secret());
+        assert_eq!(Context::decode(enc.bytes()).secret_names().count(), 0);
+        assert_eq!(
+            Context::decode(enc.bytes())
+                .get::<String>("tenant")
+                .unwrap()
+                .as_deref(),
+            Some("acme")
+        );
+    }
+}
+
+#[test]
+fn a_secret_forwarded_by_name_is_sent_and_only_that_one() {
+    for parent in [
+        with_secrets(),
+        Context::decode(with_secrets().encode().bytes()),
+    ] {
+        let out = parent
+            .child()
+            .forward_secret(&parent, "db_password")
+            .forward_secret(&parent, "no_such_entry");
+        assert_eq!(out.sent_secret_names().collect::<Vec<_>>(), ["db_password"]);
+        assert!(out.carries_secret());
+        let enc = out.encode();
+        assert!(enc.carries_secret());
+        let there = Context::decode(enc.bytes());
+        assert_eq!(there.secret_names().collect::<Vec<_>>(), ["db_password"]);
+        assert_eq!(
+            there
+                .secret::<String>("db_password")
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "pw"
+        );
+    }
+}
+
+#[test]
+fn a_secret_inserted_on_a_received_context_is_sent() {
+    let mut received = Context::decode(with_secrets().encode().bytes());
+    received
+        .insert_secret("own", &Secret::new("mine".to_owned()))
+        .unwrap();
+    let there = Context::decode(received.encode().bytes());
+    assert_eq!(there.secret_names().collect::<Vec<_>>(), ["own"]);
+}
+
+#[test]
+fn decoding_keeps_bounded_counts_and_the_first_of_duplicate_keys() {
+    use sealrpc_core::context::{MAX_CORRELATION_IDS, MAX_ENTRIES};
+    let mut w = Writer::default();
+    w.map(5);
+    w.str("request_id").str("first");
+    w.str("request_id").str("second");
+    w.str("corr_ids").array(MAX_CORRELATION_IDS + 10);
+    for i in 0..MAX_CORRELATION_IDS + 10 {
+        w.str(&format!("c{i}"));
+    }
+    w.str("custom").map(MAX_ENTRIES + 10);
+    for i in 0..MAX_ENTRIES + 10 {
+        w.str(&format!("k{i}")).uint(i as u64);
+    }
+    w.str("secret").map(1);
+    w.str("s").str("v");
+    let ctx = Context::decode(&w.into_bytes());
+    assert_eq!(ctx.request_id(), "first");
+    assert_eq!(ctx.correlation_ids().len(), MAX_CORRELATION_IDS);
+    assert_eq!(ctx.correlation_ids()[0], "c0");
+    assert_eq!(ctx.entry_names().count(), MAX_ENTRIES);
+    // The budget is shared by custom and secret entries.
+    assert_eq!(ctx.secret_names().count(), 0);
+}

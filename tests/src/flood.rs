@@ -1,6 +1,7 @@
 //! The fixture of the hostile-flood suite: a conductor (signed and sealed, enforced, with a
 //! small envelope limit and a configurable replay guard), a guest and an API service of
-//! the same control plane, two senders of another one, and envelope surgery helpers.
+//! the same control plane (and more guests on demand), two senders of another one, and
+//! envelope surgery helpers.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -34,14 +35,36 @@ pub struct Net {
     pub now: SystemTime,
 }
 
-/// A conductor whose replay guard holds `capacity` ids, with its senders and forgers.
+/// A conductor whose replay guard holds `capacity` ids (a quarter of them reserved for the
+/// control plane), with its senders and forgers.
 pub fn net(capacity: usize) -> Net {
+    net_with_guests(
+        ReplayConfig {
+            skew_ms: 60_000,
+            capacity,
+            // A quarter reserved for the control plane, as by default; no per-guest quota
+            // below the guests' share, so that the guest's valid calls of a flood all fit.
+            control_reserve: capacity / 4,
+            per_guest: capacity,
+            ..ReplayConfig::default()
+        },
+        &[],
+    )
+    .0
+}
+
+/// A conductor with the replay guard `replay`, its senders and forgers, and one more
+/// legitimate guest sender per id of `guests` (in that order).
+pub fn net_with_guests(replay: ReplayConfig, guests: &[String]) -> (Net, Vec<Arc<Security>>) {
     let master = Arc::new(MasterSecret::from_bytes([0x11; 32]));
     let conductor =
         ControlPlaneKeys::new(master, Arc::new(RotationTable::new()), "conductor").unwrap();
     let api = conductor.for_service("api").unwrap();
-    let bundle = conductor.issue_guest_bundle(GUEST).unwrap();
-    let guest = GuestKeys::from_bundle(&bundle).unwrap();
+    let sender = |id: &str| {
+        let bundle = conductor.issue_guest_bundle(id).unwrap();
+        GuestKeys::from_bundle(&bundle).unwrap().security().build()
+    };
+    let others = guests.iter().map(|id| sender(id)).collect();
     let other = ControlPlaneKeys::new(
         Arc::new(MasterSecret::from_bytes([0x22; 32])),
         Arc::new(RotationTable::new()),
@@ -50,25 +73,22 @@ pub fn net(capacity: usize) -> Net {
     .unwrap();
     let intruder = GuestKeys::from_bundle(&other.issue_guest_bundle("intruder").unwrap()).unwrap();
     let forger = GuestKeys::from_bundle(&other.issue_guest_bundle(GUEST).unwrap()).unwrap();
-    Net {
+    let net = Net {
         receiver: conductor
             .security()
             .limits(Limits {
                 max_envelope: MAX_ENVELOPE,
                 ..Limits::default()
             })
-            .replay(ReplayConfig {
-                skew_ms: 60_000,
-                capacity,
-                ..ReplayConfig::default()
-            })
+            .replay(replay)
             .build(),
-        guest: guest.security().build(),
+        guest: sender(GUEST),
         api: api.security().build(),
         intruder: intruder.security().build(),
         forger: forger.security().build(),
         now: SystemTime::now(),
-    }
+    };
+    (net, others)
 }
 
 /// `t` in milliseconds since the epoch.

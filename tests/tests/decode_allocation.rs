@@ -8,10 +8,17 @@
 //! envelope limit), and the limit of 8 signature items was checked only after a `sig` array of
 //! millions of items had been collected. Maps are now walked without collecting, and the
 //! signature count is checked from the array's header.
+//!
+//! The request context (`ctx`, decoded by every server, and sent by anyone under Permissive
+//! or Off) had the same flaw: its map, its `custom` and `secret` maps and its `corr_ids`
+//! array were collected, and every entry was then copied. It is walked the same way now,
+//! keeps at most `MAX_ENTRIES` entries and `MAX_CORRELATION_IDS` ids, and reads a repeated
+//! key once.
 
 use std::alloc::System;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use sealrpc_core::Context;
 use sealrpc_core::bytes::Bytes;
 use sealrpc_core::security::RejectReason;
 use sealrpc_core::wire::{CodecError, EnvelopeRef, Header, Limits, ReplyBody, RequestBody};
@@ -141,4 +148,75 @@ fn the_receive_pipeline_rejects_a_wide_envelope_with_little_allocation() {
     eprintln!("pipeline, 2 MiB envelope of unknown keys: {allocated} bytes allocated");
     assert_eq!(result.unwrap_err().reason, RejectReason::Malformed);
     assert!(allocated <= BOUND, "admit allocated {allocated} bytes");
+}
+
+/// A context map of one `key` whose value is a map of `n` distinct entries `kN: nil`.
+fn ctx_with_wide(key: &str, n: u32) -> Vec<u8> {
+    let mut out = vec![0x81, 0xa0 | key.len() as u8];
+    out.extend_from_slice(key.as_bytes());
+    out.push(0xdf);
+    out.extend_from_slice(&n.to_be_bytes());
+    for i in 0..n {
+        let name = format!("k{i}");
+        out.push(0xa0 | name.len() as u8);
+        out.extend_from_slice(name.as_bytes());
+        out.push(0xc0);
+    }
+    out
+}
+
+#[test]
+fn a_context_of_millions_of_entries_allocates_little() {
+    let _serial = serial();
+    // Millions of unknown keys.
+    let unknown = wide_map(b"", 0, 1024 * 1024);
+    let (ctx, allocated) = allocated_by(|| Context::decode(&unknown));
+    eprintln!("ctx of 1 Mi unknown keys: {allocated} bytes allocated");
+    assert!(ctx.request_id().starts_with("req-"));
+    assert!(allocated <= BOUND, "ctx decode allocated {allocated} bytes");
+    drop(ctx);
+
+    // Millions of distinct custom, then secret, entries.
+    for key in ["custom", "secret"] {
+        let bytes = ctx_with_wide(key, 1024 * 1024);
+        let (ctx, allocated) = allocated_by(|| Context::decode(&bytes));
+        eprintln!("ctx with 1 Mi {key} entries: {allocated} bytes allocated");
+        let kept = ctx.entry_names().count() + ctx.secret_names().count();
+        assert_eq!(kept, sealrpc_core::context::MAX_ENTRIES);
+        assert!(
+            allocated <= BOUND,
+            "{key}: ctx decode allocated {allocated} bytes"
+        );
+    }
+
+    // A corr_ids array of millions of items.
+    let n: u32 = 1024 * 1024;
+    let mut bytes = b"\x81\xa8corr_ids\xdd".to_vec();
+    bytes.extend_from_slice(&n.to_be_bytes());
+    for _ in 0..n {
+        bytes.extend_from_slice(b"\xa1c");
+    }
+    let (ctx, allocated) = allocated_by(|| Context::decode(&bytes));
+    eprintln!("ctx with 1 Mi correlation ids: {allocated} bytes allocated");
+    assert_eq!(
+        ctx.correlation_ids().len(),
+        sealrpc_core::context::MAX_CORRELATION_IDS
+    );
+    assert!(
+        allocated <= BOUND,
+        "corr_ids: ctx decode allocated {allocated} bytes"
+    );
+
+    // One known key repeated millions of times.
+    let mut bytes = vec![0xdf];
+    bytes.extend_from_slice(&n.to_be_bytes());
+    for _ in 0..n {
+        bytes.extend_from_slice(b"\xaarequest_id\xa1r");
+    }
+    let (ctx, allocated) = allocated_by(|| Context::decode(&bytes));
+    assert_eq!(ctx.request_id(), "r");
+    assert!(
+        allocated <= BOUND,
+        "repeated key: ctx decode allocated {allocated} bytes"
+    );
 }

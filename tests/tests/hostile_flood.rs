@@ -8,7 +8,8 @@
 //! (per message and in `security.counters()`); the replay guard never holds more than its
 //! capacity, and a full guard fails closed (`ReplayGuardFull`) until its entries age out; the
 //! memory the receiver keeps is the replay guard's and nothing else; bad signatures are
-//! rejected before the seal is opened. Throughput per kind of input is measured and printed,
+//! rejected before the seal is opened; hostile guests flooding future-stamped calls fill
+//! only their own fair share of the guard, never the control plane's or an honest guest's. Throughput per kind of input is measured and printed,
 //! never asserted.
 //!
 //! `SEALRPC_FLOOD=<n>` sets the flood size (default 50 000 messages in a release build, 1 000
@@ -343,4 +344,56 @@ fn valid_calls_keep_succeeding_while_other_threads_flood_the_receiver() {
     assert_eq!(c.accepted, valid);
     assert_eq!(c.total_rejected(), bad);
     assert_eq!(n.receiver.replay_guard().len(), valid as usize);
+}
+
+#[test]
+fn hostile_guests_flooding_future_stamped_calls_deny_neither_the_control_plane_nor_other_guests() {
+    let _serial = serial();
+    use sealrpc_core::security::ReplayConfig;
+    use sealrpc_tests::flood::net_with_guests;
+    // capacity 64, 16 reserved for the control plane, at most 16 ids per guest: four
+    // hostile guests could hold all 64 places if nothing else applied.
+    let config = ReplayConfig {
+        capacity: 64,
+        control_reserve: 16,
+        per_guest: 16,
+        ..ReplayConfig::default()
+    };
+    let hostile: Vec<String> = (0..4).map(|i| format!("hostile-{i}")).collect();
+    let (n, senders) = net_with_guests(config, &hostile);
+    let now = ms(n.now);
+    let mut refused = 0;
+    for round in 0..20 {
+        for s in &senders {
+            // Stamped as far in the future as the window allows: held 120 s each.
+            match n.receiver.admit_at(&call(s, now + 60_000), &served, n.now) {
+                Ok(_) => {}
+                Err(r) => {
+                    assert_eq!(r.reason, RejectReason::ReplayGuardFull, "round {round}");
+                    refused += 1;
+                }
+            }
+        }
+        if round % 3 == 0 {
+            // The honest guest (7 ids, under its fair share of floor(48 / 5) = 9) and the
+            // control plane are admitted throughout.
+            n.receiver
+                .admit_at(&call(&n.guest, now), &served, n.now)
+                .unwrap();
+            n.receiver
+                .admit_at(&call(&n.api, now), &served, n.now)
+                .unwrap();
+        }
+    }
+    let usage = n.receiver.replay_guard().usage();
+    eprintln!("hostile guests: {refused} of 80 refused; guard {usage:?}");
+    assert!(refused > 0);
+    assert!(usage.guests <= 48);
+    assert_eq!(n.receiver.replay_guard().held_by("control:api"), 7);
+    assert_eq!(
+        n.receiver
+            .replay_guard()
+            .held_by(&format!("guest:{}", sealrpc_tests::flood::GUEST)),
+        7
+    );
 }

@@ -1,6 +1,26 @@
 //! The request [`Context`]: request and correlation ids, deadline, the caller's
 //! authenticated principal, and custom entries (plain or secret) that travel with a call.
+//!
+//! # What crosses to the next peer
+//!
+//! A secret entry never crosses a hop by itself. The secrets a context *sends* are only
+//! those inserted on this side ([`Context::insert_secret`]) or forwarded by name
+//! ([`Context::forward_secret`]). The secrets a handler *receives* are readable
+//! ([`Context::secret`]) but are never sent on: not when the received context is passed to
+//! a call as it is, nor when it is cloned, nor through a [`Context::child`]. So a secret
+//! the API gives the task manager reaches a guest only if the task manager names it.
+//!
+//! | carried to a [`Context::child`] | |
+//! |---|---|
+//! | request id | a fresh one |
+//! | global request id | the parent's (the parent's request id if it had none) |
+//! | correlation ids | the parent's, then the parent's request id |
+//! | deadline | the parent's |
+//! | plain custom entries | all of them (they travel unsealed when policy allows: put nothing confidential there) |
+//! | secret entries | **none**, unless forwarded by name |
+//! | caller principal | never (the receiver fills it from what it proves) |
 
+mod child;
 mod wire;
 
 use std::collections::BTreeMap;
@@ -17,7 +37,7 @@ use crate::payload::{decode_value, encode_value};
 use crate::principal::Principal;
 use crate::secret::Secret;
 
-pub use wire::EncodedContext;
+pub use wire::{EncodedContext, MAX_CORRELATION_IDS, MAX_ENTRIES};
 
 /// What travels with a request besides its arguments.
 ///
@@ -25,6 +45,11 @@ pub use wire::EncodedContext;
 /// security pipeline proved, overwriting anything a sender wrote. Custom entries are stored
 /// encoded; secret entries are stored in [`Secret`] buffers (zeroized on drop), are shown
 /// as `[REDACTED]` by `Debug`, and make the message refuse to travel unsealed.
+///
+/// Secrets received from a caller are never sent on implicitly (see the
+/// [module documentation](self) for what crosses to the next peer): a handler that calls
+/// another service with its own context, a clone of it or a [`Context::child`] sends none
+/// of them; [`Context::forward_secret`] sends one by name.
 #[derive(Clone)]
 pub struct Context {
     pub(crate) request_id: String,
@@ -33,7 +58,34 @@ pub struct Context {
     pub(crate) deadline: Option<SystemTime>,
     pub(crate) principal: Option<Principal>,
     pub(crate) custom: BTreeMap<String, Bytes>,
-    pub(crate) secrets: BTreeMap<String, Secret<Vec<u8>>>,
+    pub(crate) secrets: BTreeMap<String, SecretEntry>,
+}
+
+/// One secret entry: its encoded value, and whether this context sends it.
+#[derive(Clone)]
+pub(crate) struct SecretEntry {
+    pub(crate) value: Secret<Vec<u8>>,
+    /// True for an entry inserted or forwarded on this side; false for one received from a
+    /// caller, which is readable here and never sent on.
+    pub(crate) sent: bool,
+}
+
+impl SecretEntry {
+    /// An entry this context sends.
+    pub(crate) fn outgoing(value: Vec<u8>) -> Self {
+        Self {
+            value: Secret::new(value),
+            sent: true,
+        }
+    }
+
+    /// An entry received from a caller: readable, never sent on.
+    pub(crate) fn received(value: Vec<u8>) -> Self {
+        Self {
+            value: Secret::new(value),
+            sent: false,
+        }
+    }
 }
 
 /// A fresh request id, `req-` and 32 hex digits.
@@ -60,27 +112,6 @@ impl Context {
             principal: None,
             custom: BTreeMap::new(),
             secrets: BTreeMap::new(),
-        }
-    }
-
-    /// A context for a call made while serving `self`: a fresh request id, the same global
-    /// request id (this request's id if there was none), this request id appended to the
-    /// correlation ids, the same deadline and entries. The principal is not carried over.
-    pub fn child(&self) -> Self {
-        let mut correlation_ids = self.correlation_ids.clone();
-        correlation_ids.push(self.request_id.clone());
-        Self {
-            request_id: new_request_id(),
-            global_request_id: Some(
-                self.global_request_id
-                    .clone()
-                    .unwrap_or_else(|| self.request_id.clone()),
-            ),
-            correlation_ids,
-            deadline: self.deadline,
-            principal: None,
-            custom: self.custom.clone(),
-            secrets: self.secrets.clone(),
         }
     }
 
@@ -167,7 +198,8 @@ impl Context {
         let enc = encode_value(value, "context entry")?;
         if enc.carries_secret() {
             self.custom.remove(&name);
-            self.secrets.insert(name, Secret::new(enc.into_bytes()));
+            self.secrets
+                .insert(name, SecretEntry::outgoing(enc.into_bytes()));
         } else {
             self.secrets.remove(&name);
             self.custom.insert(name, Bytes::from(enc.into_bytes()));
@@ -193,7 +225,8 @@ impl Context {
         }
     }
 
-    /// Adds a secret entry: it travels only sealed, and is never printed.
+    /// Adds a secret entry that this context sends: it travels only sealed, is never
+    /// printed, and is not carried to a [`Context::child`] (forward it by name).
     pub fn insert_secret<T: Serialize + Zeroize>(
         &mut self,
         name: impl Into<String>,
@@ -202,11 +235,13 @@ impl Context {
         let name = name.into();
         let enc = encode_value(value.expose(), "secret context entry")?;
         self.custom.remove(&name);
-        self.secrets.insert(name, Secret::new(enc.into_bytes()));
+        self.secrets
+            .insert(name, SecretEntry::outgoing(enc.into_bytes()));
         Ok(())
     }
 
-    /// Reads a secret entry as `Secret<T>`: `Ok(None)` when absent.
+    /// Reads a secret entry as `Secret<T>` (one inserted here or received from the caller):
+    /// `Ok(None)` when absent.
     pub fn secret<T: DeserializeOwned + Zeroize>(
         &self,
         name: &str,
@@ -214,7 +249,7 @@ impl Context {
         match self.secrets.get(name) {
             None => Ok(None),
             Some(raw) => Ok(Some(Secret::new(decode_value(
-                raw.expose(),
+                raw.value.expose(),
                 "secret context entry",
             )?))),
         }
@@ -230,14 +265,23 @@ impl Context {
         self.custom.keys().map(String::as_str)
     }
 
-    /// The names of the secret entries.
+    /// The names of the secret entries, received and sent alike.
     pub fn secret_names(&self) -> impl Iterator<Item = &str> {
         self.secrets.keys().map(String::as_str)
     }
 
-    /// True when the context holds a secret entry (it must then travel sealed).
+    /// The names of the secret entries this context sends (inserted or forwarded here).
+    pub fn sent_secret_names(&self) -> impl Iterator<Item = &str> {
+        self.secrets
+            .iter()
+            .filter(|(_, e)| e.sent)
+            .map(|(k, _)| k.as_str())
+    }
+
+    /// True when this context sends a secret entry (a call made with it must then travel
+    /// sealed). Secrets received from a caller are not sent on, and do not count.
     pub fn carries_secret(&self) -> bool {
-        !self.secrets.is_empty()
+        self.secrets.values().any(|e| e.sent)
     }
 }
 

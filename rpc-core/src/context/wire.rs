@@ -4,16 +4,28 @@
 //! secret?: {name: value}}`. A `principal` key, if a sender writes one, is ignored: the
 //! receiver fills the principal from what was proven. Decoding is lenient: unknown keys and
 //! values of the wrong type are skipped, and it never fails.
+//!
+//! Decoding is also bounded: maps and arrays are walked one item at a time (never collected),
+//! a known key is read at its first occurrence only, and at most [`MAX_CORRELATION_IDS`]
+//! correlation ids and [`MAX_ENTRIES`] custom and secret entries (together) are kept; the
+//! rest is skipped. So a hostile `ctx` of millions of tiny entries costs the receiver a few
+//! kilobytes, not a copy per entry.
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use zeroize::Zeroize;
 
-use super::{Context, new_request_id};
-use crate::secret::Secret;
-use crate::wire::msgpack::{Raw, single_value};
+use super::{Context, SecretEntry, new_request_id};
+use crate::wire::msgpack::{MAX_DEPTH, Raw, single_value, split_value};
 use crate::wire::write::Writer;
+
+/// Most correlation ids a received context keeps (the oldest first; more are skipped).
+pub const MAX_CORRELATION_IDS: usize = 64;
+
+/// Most custom and secret entries, together, that a received context keeps (more are
+/// skipped).
+pub const MAX_ENTRIES: usize = 256;
 
 /// An encoded context map and whether it carries a secret entry (then the bytes are
 /// zeroized on drop).
@@ -55,17 +67,21 @@ impl Drop for EncodedContext {
 impl Context {
     /// Encodes the context as the body's `ctx` map (the principal and deadline are not
     /// sent: the receiver takes them from the security pipeline and the header's `ttl`).
+    ///
+    /// Only the secret entries this context sends are written (those inserted or forwarded
+    /// here): secrets received from a caller are never sent on.
     pub fn encode(&self) -> EncodedContext {
+        let sent: Vec<(&String, &SecretEntry)> =
+            self.secrets.iter().filter(|(_, e)| e.sent).collect();
         let n = 1
             + usize::from(self.global_request_id.is_some())
             + usize::from(!self.correlation_ids.is_empty())
             + usize::from(!self.custom.is_empty())
-            + usize::from(!self.secrets.is_empty());
+            + usize::from(!sent.is_empty());
         let body_len: usize = self.custom.values().map(Bytes::len).sum::<usize>()
-            + self
-                .secrets
-                .values()
-                .map(|s| s.expose().len())
+            + sent
+                .iter()
+                .map(|(_, e)| e.value.expose().len())
                 .sum::<usize>();
         let mut w = Writer::with_capacity(64 + body_len);
         w.map(n);
@@ -90,24 +106,33 @@ impl Context {
                 w.str(k).raw(v);
             }
         }
-        if !self.secrets.is_empty() {
-            w.str("secret").map(self.secrets.len());
-            for (k, v) in &self.secrets {
-                w.str(k).raw(v.expose());
+        if !sent.is_empty() {
+            w.str("secret").map(sent.len());
+            for (k, e) in &sent {
+                w.str(k).raw(e.value.expose());
             }
         }
         EncodedContext {
             bytes: w.into_bytes(),
-            carries_secret: !self.secrets.is_empty(),
+            carries_secret: !sent.is_empty(),
         }
     }
 
     /// Decodes a received `ctx` map leniently (never fails; a missing request id is
-    /// generated). The principal is left empty and the deadline unset: the server fills them.
+    /// generated) and within bounds (see the module documentation). The principal is left
+    /// empty and the deadline unset: the server fills them. The secret entries are the
+    /// caller's: readable here, never sent on.
     pub fn decode(bytes: &[u8]) -> Context {
         let mut ctx = Context::empty();
-        if let Ok(map) = single_value(bytes, "ctx") {
-            for (key, value) in map.map_entries("ctx").unwrap_or_default() {
+        if let Ok(map) = single_value(bytes, "ctx")
+            && let Ok(entries) = map.entries("ctx")
+        {
+            let mut seen = Seen::default();
+            let mut budget = MAX_ENTRIES;
+            for (key, value) in entries.map_while(Result::ok) {
+                if !seen.first(key) {
+                    continue;
+                }
                 match key {
                     "request_id" => {
                         if let Some(s) = value.as_str() {
@@ -118,23 +143,18 @@ impl Context {
                         ctx.global_request_id = value.as_str().map(str::to_owned);
                     }
                     "corr_ids" => {
-                        ctx.correlation_ids = value
-                            .array_items("corr_ids")
-                            .unwrap_or_default()
-                            .iter()
-                            .filter_map(|v| v.as_str().map(str::to_owned))
-                            .collect();
+                        ctx.correlation_ids = strings(value, MAX_CORRELATION_IDS);
                     }
                     "custom" => {
-                        for (name, v) in entries(value) {
+                        for (name, v) in entries_within(value, &mut budget) {
                             ctx.custom
                                 .insert(name.to_owned(), Bytes::copy_from_slice(v.bytes()));
                         }
                     }
                     "secret" => {
-                        for (name, v) in entries(value) {
+                        for (name, v) in entries_within(value, &mut budget) {
                             ctx.secrets
-                                .insert(name.to_owned(), Secret::new(v.bytes().to_vec()));
+                                .insert(name.to_owned(), SecretEntry::received(v.bytes().to_vec()));
                         }
                     }
                     _ => {}
@@ -154,10 +174,66 @@ impl Context {
     }
 }
 
-fn entries(value: Raw<'_>) -> Vec<(&str, Raw<'_>)> {
-    if value.is_map() {
-        value.map_entries("ctx entries").unwrap_or_default()
-    } else {
-        Vec::new()
+/// The known keys of `ctx` already read: a duplicate is skipped (the first one wins), so
+/// that repeating a key cannot make the receiver allocate once per repetition.
+#[derive(Default)]
+struct Seen(u8);
+
+impl Seen {
+    fn first(&mut self, key: &str) -> bool {
+        let bit = match key {
+            "request_id" => 1,
+            "global_request_id" => 2,
+            "corr_ids" => 4,
+            "custom" => 8,
+            "secret" => 16,
+            _ => return true,
+        };
+        let first = self.0 & bit == 0;
+        self.0 |= bit;
+        first
     }
+}
+
+/// The entries of a map value, walked one at a time, at most `budget` of them (the budget
+/// is spent on every entry walked, kept or not); nothing for a value that is not a map.
+fn entries_within<'a>(
+    value: Raw<'a>,
+    budget: &'a mut usize,
+) -> impl Iterator<Item = (&'a str, Raw<'a>)> + 'a {
+    value
+        .entries("ctx entries")
+        .into_iter()
+        .flatten()
+        .map_while(Result::ok)
+        .take_while(move |_| {
+            let left = *budget > 0;
+            *budget = budget.saturating_sub(1);
+            left
+        })
+}
+
+/// The `str` items of an array value, walked one at a time, at most `max` of them (items
+/// of another type are skipped but count); empty for a value that is not an array.
+fn strings(value: Raw<'_>, max: usize) -> Vec<String> {
+    let Some(len) = value.array_len() else {
+        return Vec::new();
+    };
+    let header = match value.bytes().first() {
+        Some(0x90..=0x9f) => 1,
+        Some(0xdc) => 3,
+        _ => 5,
+    };
+    let mut rest = value.bytes().get(header..).unwrap_or_default();
+    let mut out = Vec::new();
+    for _ in 0..len.min(max) {
+        let Ok((item, after)) = split_value(rest, MAX_DEPTH) else {
+            break;
+        };
+        if let Some(s) = item.as_str() {
+            out.push(s.to_owned());
+        }
+        rest = after;
+    }
+    out
 }

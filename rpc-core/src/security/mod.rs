@@ -20,7 +20,7 @@ pub use outbound::Outbound;
 pub use policy::{Auth, ClassPolicy, Mode, PeerClass, Policy};
 pub use ratelimit::RateLimit;
 pub use reject::RejectReason;
-pub use replay::{ReplayConfig, ReplayGuard};
+pub use replay::{ReplayConfig, ReplayGuard, ReplayUsage};
 
 use crate::principal::Principal;
 use crate::wire::Limits;
