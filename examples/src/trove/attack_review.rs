@@ -116,5 +116,9 @@ pub(crate) async fn run(t: &mut Attack<'_>) -> Result<(), BoxError> {
         "corr is required on replies",
     )
     .await?;
+
+    super::attack_review_hops::secret_in_child_context(t).await?;
+    // Last: A's quota stays full for the rest of the window.
+    super::attack_review_hops::fill_the_replay_guard(t).await?;
     Ok(())
 }

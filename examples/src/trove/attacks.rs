@@ -21,6 +21,9 @@ pub enum Reason {
     Forbidden,
     /// The broker refused the publish (per-guest broker credentials).
     BrokerAccessRefused,
+    /// A context secret stopped at the hop it was given to: what reached the attacker
+    /// carried none.
+    SecretWithheld,
 }
 
 impl fmt::Display for Reason {
@@ -29,6 +32,7 @@ impl fmt::Display for Reason {
             Reason::Pipeline(r) => write!(f, "{r}"),
             Reason::Forbidden => f.write_str("forbidden"),
             Reason::BrokerAccessRefused => f.write_str("broker ACCESS_REFUSED"),
+            Reason::SecretWithheld => f.write_str("secret_withheld"),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sealrpc_core::security::{CounterSnapshot, Policy, RejectReason};
+use sealrpc_core::security::{CounterSnapshot, Policy, RejectReason, ReplayConfig};
 use sealrpc_core::wire::Limits;
 use sealrpc_core::{Client, Security, ServerHandle};
 use tokio::sync::{Mutex, mpsc};
@@ -31,6 +31,8 @@ pub struct ClusterConfig {
     pub old_guests: usize,
     /// Receive limits of every node.
     pub limits: Limits,
+    /// The conductor's replay guard (sized so the demo can fill a guest's quota).
+    pub conductor_replay: ReplayConfig,
 }
 
 impl ClusterConfig {
@@ -46,6 +48,12 @@ impl ClusterConfig {
             limits: Limits {
                 max_envelope: 1024 * 1024,
                 ..Limits::default()
+            },
+            conductor_replay: ReplayConfig {
+                capacity: 4096,
+                control_reserve: 1024,
+                per_guest: 256,
+                ..ReplayConfig::default()
             },
         }
     }
@@ -92,11 +100,14 @@ impl Cluster {
         let ledger = Arc::new(Ledger::default());
         let service = |name: &str| -> Result<(String, Arc<Security>), BoxError> {
             let keys = operator.service(name)?;
-            let security = keys
+            let mut security = keys
                 .security()
                 .policy(config.control_policy)
-                .limits(config.limits)
-                .build();
+                .limits(config.limits);
+            if name == "conductor" {
+                security = security.replay(config.conductor_replay);
+            }
+            let security = security.build();
             Ok((format!("control:{name}"), security))
         };
         let mut nodes = Vec::new();

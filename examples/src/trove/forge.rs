@@ -44,6 +44,9 @@ pub struct Forge {
     pub reply: Option<String>,
     /// Write unknown keys at every level (a newer sender).
     pub future: bool,
+    /// Stamp `ts` this far in the future (within the receiver's skew: an id that would
+    /// live longest in a replay guard that counted lifetime instead of room).
+    pub stamped_ahead_ms: u64,
 }
 
 impl Forge {
@@ -67,6 +70,7 @@ impl Forge {
             garbage_signature_by: None,
             reply: None,
             future: false,
+            stamped_ahead_ms: 0,
         })
     }
 }
@@ -103,7 +107,7 @@ fn header(f: &Forge, seal: Option<(&KeyId, &[u8; 24])>) -> Vec<u8> {
     w.map(6 + usize::from(seal.is_some()) + usize::from(f.reply.is_some()) + usize::from(f.future));
     w.str("id").bin(&MessageId::random().0);
     w.str("kind").str(f.kind.as_str());
-    w.str("ts").uint(now_ms());
+    w.str("ts").uint(now_ms() + f.stamped_ahead_ms);
     w.str("ttl").uint(30_000);
     w.str("src").str(&f.src);
     w.str("dst").str(&f.dst);
