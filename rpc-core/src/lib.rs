@@ -10,8 +10,10 @@ pub use bytes;
 
 pub mod client;
 pub mod context;
+pub mod descriptor;
 pub mod error;
 pub mod layer;
+pub mod node;
 pub mod payload;
 pub mod principal;
 pub mod rand;
@@ -25,12 +27,15 @@ pub mod wire;
 
 pub use client::{CallRequest, CallResponse, Client, ClientBuilder, ClientService, Prepared};
 pub use context::Context;
+pub use descriptor::{MethodArgs, MethodRef, MethodSig, Rpc};
 pub use error::{Error, ErrorCode};
+pub use node::{IntoTransport, Node};
 pub use principal::Principal;
 pub use secret::Secret;
 pub use security::{Peer, Security, SecurityConfig};
 pub use server::{
     Access, Caller, HandlerError, IncomingRequest, Method, Server, ServerBuilder, ServerHandle,
+    State,
 };
 pub use target::Target;
 pub use transport::memory::MemoryTransport;
