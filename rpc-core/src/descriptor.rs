@@ -6,7 +6,7 @@
 //! the descriptor where a method name would go:
 //!
 //! ```
-//! use sealrpc_core::{Client, Context, Error, HandlerError, ServerBuilder, Target, rpc};
+//! use sealrpc_core::{Client, Context, Error, ServerBuilder, Target, rpc};
 //!
 //! #[derive(serde::Serialize, serde::Deserialize)]
 //! struct Resize { instance_id: String, gb: u32 }
@@ -98,7 +98,8 @@ pub trait Rpc: Send + Sync + 'static {
     const NAMESPACE: Option<&'static str> = None;
     /// The interface version the method needs (default `1.0`).
     const VERSION: Version = Version::new(1, 0);
-    /// The arguments (a struct, or `()` for none).
+    /// The arguments: a struct with named fields or a map (the wire's `args` is a map), or
+    /// `()` for none.
     type Args: Serialize + DeserializeOwned + Send + 'static;
     /// The reply (`()` for none, e.g. a method meant to be cast).
     type Reply: Serialize + DeserializeOwned + Send + 'static;
@@ -309,7 +310,17 @@ mod tests {
     #[test]
     fn bad_versions_are_refused() {
         for bad in [
-            "1", "1.", ".1", "01.1", "1.01", "00.1", "1.2.3", "a.b", "", "-1.0", "1.0e3",
+            "1",
+            "1.",
+            ".1",
+            "01.1",
+            "1.01",
+            "00.1",
+            "1.2.3",
+            "a.b",
+            "",
+            "-1.0",
+            "1.0e3",
             "99999999999.1",
         ] {
             assert_eq!(parse_version(bad), None, "{bad:?} accepted");

@@ -32,15 +32,15 @@ pub use state::State;
 use crate::context::Context;
 use crate::descriptor::{MethodArgs, MethodRef, MethodSig, Sealed};
 use crate::error::Error;
+use crate::node::IntoTransport;
 use crate::payload::Encoded;
 use crate::principal::Principal;
-use crate::node::IntoTransport;
 use crate::security::Security;
 use crate::transport::{ListenSpec, Transport};
 use crate::version::Version;
 use dispatch::Registry;
-use registry::{Key, endpoint_mut, served_versions};
 use method::{ArgsCheck, CallerCheck, Endpoint};
+use registry::{Key, endpoint_mut, served_versions};
 
 /// Default bound on requests handled at once.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
@@ -85,7 +85,10 @@ type LateArgsCheck = (Key, Box<dyn Any + Send + Sync>);
 /// The registry key of `method` (a descriptor's namespace, else the default namespace).
 fn key_of(method: &impl Sealed) -> Key {
     let namespace = method.pinned().and_then(|(ns, _)| ns);
-    (namespace.map(str::to_owned), method.method_name().to_owned())
+    (
+        namespace.map(str::to_owned),
+        method.method_name().to_owned(),
+    )
 }
 
 /// Configures a server (lapin-style builder); `L` is the stack of tower layers around

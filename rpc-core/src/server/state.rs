@@ -7,9 +7,9 @@ use std::future::Future;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::ServerBuilder;
 use super::error::HandlerError;
 use super::method::Method;
-use super::ServerBuilder;
 use crate::context::Context;
 use crate::descriptor::MethodSig;
 
