@@ -30,7 +30,7 @@
 //!
 //! A mismatch is a compile error: the wrong argument type...
 //!
-//! ```compile_fail,E0277
+//! ```compile_fail,E0308
 //! # use sealrpc_core::{Client, Context, Error, Target, rpc};
 //! # #[derive(serde::Serialize, serde::Deserialize)] struct Resize { gb: u32 }
 //! # rpc!(struct ResizeVolume = "resize_volume"(Resize) -> u32);
@@ -42,7 +42,7 @@
 //! ...the wrong reply type (the handler would otherwise run before the client fails to
 //! decode its result)...
 //!
-//! ```compile_fail,E0277
+//! ```compile_fail,E0308
 //! # use sealrpc_core::{Client, Context, Error, Target, rpc};
 //! # #[derive(serde::Serialize, serde::Deserialize)] struct Resize { gb: u32 }
 //! # rpc!(struct ResizeVolume = "resize_volume"(Resize) -> u32);
@@ -126,9 +126,14 @@ pub trait Rpc: Send + Sync + 'static {
 /// The version is `major.minor` written as a number (`1.2`, `2.10`); anything else, an
 /// empty method name or an empty namespace, is a compile error:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0080
 /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Status;
 /// sealrpc_core::rpc!(struct Bad = "update_status"(Status) -> (), version = 1);
+/// ```
+///
+/// ```compile_fail,E0080
+/// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Status;
+/// sealrpc_core::rpc!(struct Bad = "update_status"(Status) -> (), namespace = "");
 /// ```
 #[macro_export]
 macro_rules! rpc {
