@@ -4,6 +4,12 @@
 //! context) whose every message can be signed and sealed through hooks that a consumer
 //! registers (see [`security`]). The wire format is in [`wire`] and, normatively, in
 //! `docs/wire-format.md`.
+//!
+//! Methods are declared once with [`rpc!`] (see [`descriptor`]): the client's call, the
+//! server's handler and its `authorize` checks all take the descriptor, so their argument and
+//! reply types cannot disagree. A [`Node`] builds a process's clients and servers on one
+//! transport and one [`Security`] runtime; handlers share application state through
+//! [`ServerBuilder::with_state`].
 #![forbid(unsafe_code)]
 
 pub use bytes;
