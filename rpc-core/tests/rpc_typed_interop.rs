@@ -141,10 +141,18 @@ async fn typed_and_string_calls_put_the_same_body_on_the_wire() {
         .namespace("db")
         .version(Version::new(1, 2));
     let named: i64 = c.call(&ctx, &by_name, "resize", &args).await.unwrap();
-    assert_eq!((typed, named), (42, 42));
+    // A descriptor pins its namespace and version over a prepared target's overrides.
+    let overridden = c
+        .prepare(Target::new("calc"))
+        .namespace("elsewhere")
+        .version(Version::new(3, 0))
+        .call(&ctx, Resize, &args)
+        .await
+        .unwrap();
+    assert_eq!((typed, named, overridden), (42, 42, 42));
 
     let sent = rec.requests.lock().unwrap().clone();
-    assert_eq!(sent.len(), 2);
+    assert_eq!(sent.len(), 3);
     let (a, b) = (body_of(&sent[0]), body_of(&sent[1]));
     assert_eq!(a.method, "resize");
     assert_eq!(a.namespace.as_deref(), Some("db"));
@@ -157,6 +165,7 @@ async fn typed_and_string_calls_put_the_same_body_on_the_wire() {
             .to_vec()
     };
     assert_eq!(raw(&sent[0]), raw(&sent[1]), "{a:?} vs {b:?}");
+    assert_eq!(raw(&sent[0]), raw(&sent[2]));
 }
 
 #[tokio::test]
