@@ -20,8 +20,10 @@ pub use prepared::Prepared;
 pub use service::{CallRequest, CallResponse, ClientService};
 
 use crate::context::Context;
+use crate::descriptor::{MethodArgs, MethodSig};
 use crate::error::Error;
 use crate::layer::{Seal, SealLayer, TransportSender};
+use crate::node::IntoTransport;
 use crate::security::Security;
 use crate::target::Target;
 use crate::transport::Transport;
@@ -132,10 +134,12 @@ pub struct Client {
 }
 
 impl Client {
-    /// A builder for a client sending over `transport`, secured by `security`.
-    pub fn builder(transport: Arc<dyn Transport>, security: Arc<Security>) -> ClientBuilder {
+    /// A builder for a client sending over `transport` (any [`Transport`], or an
+    /// `Arc` of one), secured by `security`. [`Node`](crate::Node) builds a node's client
+    /// and server on one `Security`.
+    pub fn builder(transport: impl IntoTransport, security: Arc<Security>) -> ClientBuilder {
         ClientBuilder {
-            transport,
+            transport: transport.into_transport(),
             security,
             options: ClientOptions {
                 default_timeout: DEFAULT_TIMEOUT,
@@ -147,12 +151,28 @@ impl Client {
     }
 
     /// Calls `method` on `target` with `args` (a struct or map; `()` for none) and waits
-    /// for the typed result.
+    /// for the typed result. `method` is an [`Rpc`](crate::Rpc) descriptor, which fixes the
+    /// argument and reply types (and pins the namespace and version), or a name.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: sealrpc_core::Client) -> Result<(), sealrpc_core::Error> {
+    /// use sealrpc_core::{Context, Target, rpc};
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Add { a: i64, b: i64 }
+    /// rpc!(struct AddRpc = "add"(Add) -> i64);
+    ///
+    /// let (ctx, calc) = (Context::new(), Target::new("calc"));
+    /// let sum = client.call(&ctx, &calc, AddRpc, &Add { a: 1, b: 2 }).await?;
+    /// // The dynamic form: the same call, the same bytes on the wire.
+    /// let same: i64 = client.call(&ctx, &calc, "add", &Add { a: 1, b: 2 }).await?;
+    /// # let _ = (sum, same); Ok(())
+    /// # }
+    /// ```
     pub async fn call<A, R>(
         &self,
         ctx: &Context,
         target: &Target,
-        method: &str,
+        method: impl MethodSig<A, R>,
         args: &A,
     ) -> Result<R, Error>
     where
@@ -165,11 +185,12 @@ impl Client {
 
     /// Sends `method` one way: to one server of the target, or to every server of the topic
     /// when the target is a fanout target. Returns once the transport holds the message.
+    /// `method` is a descriptor (its reply, if any, is not awaited) or a name.
     pub async fn cast<A>(
         &self,
         ctx: &Context,
         target: &Target,
-        method: &str,
+        method: impl MethodArgs<A>,
         args: &A,
     ) -> Result<(), Error>
     where

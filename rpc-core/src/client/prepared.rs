@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 
 use super::{CallRequest, Client, call};
 use crate::context::Context;
+use crate::descriptor::{MethodArgs, MethodSig};
 use crate::error::Error;
 use crate::target::Target;
 use crate::version::Version;
@@ -34,13 +35,13 @@ impl Prepared {
         self
     }
 
-    /// Overrides the version requested.
+    /// Overrides the version requested (of calls by name: a descriptor pins its own).
     pub fn version(mut self, version: Version) -> Self {
         self.target.version = version;
         self
     }
 
-    /// Overrides the namespace.
+    /// Overrides the namespace (of calls by name: a descriptor pins its own).
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.target.namespace = Some(namespace.into());
         self
@@ -71,7 +72,7 @@ impl Prepared {
     fn request<A: Serialize + ?Sized>(
         &self,
         ctx: &Context,
-        method: &str,
+        method: impl MethodArgs<A>,
         args: &A,
     ) -> Result<CallRequest, Error> {
         let req = CallRequest::new(ctx, &self.target, method, args)?;
@@ -81,8 +82,13 @@ impl Prepared {
         })
     }
 
-    /// Calls `method` with the overrides.
-    pub async fn call<A, R>(&self, ctx: &Context, method: &str, args: &A) -> Result<R, Error>
+    /// Calls `method` (a descriptor or a name) with the overrides.
+    pub async fn call<A, R>(
+        &self,
+        ctx: &Context,
+        method: impl MethodSig<A, R>,
+        args: &A,
+    ) -> Result<R, Error>
     where
         A: Serialize + ?Sized,
         R: DeserializeOwned,
@@ -91,8 +97,13 @@ impl Prepared {
         call::call(&self.client.inner, req).await?.decode()
     }
 
-    /// Casts `method` with the overrides.
-    pub async fn cast<A>(&self, ctx: &Context, method: &str, args: &A) -> Result<(), Error>
+    /// Casts `method` (a descriptor or a name) with the overrides.
+    pub async fn cast<A>(
+        &self,
+        ctx: &Context,
+        method: impl MethodArgs<A>,
+        args: &A,
+    ) -> Result<(), Error>
     where
         A: Serialize + ?Sized,
     {

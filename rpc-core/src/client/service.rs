@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::{Client, call};
 use crate::context::{Context, EncodedContext};
+use crate::descriptor::MethodArgs;
 use crate::error::Error;
 use crate::payload::{Encoded, decode_value, encode_args};
 use crate::target::Target;
@@ -30,15 +31,21 @@ pub struct CallRequest {
 
 impl CallRequest {
     /// A call of `method` on `target` with `args` (a struct or map; `()` for none).
+    /// `method` is a descriptor (its namespace and version replace the target's) or a name.
     pub fn new<A: Serialize + ?Sized>(
         ctx: &Context,
         target: &Target,
-        method: impl Into<String>,
+        method: impl MethodArgs<A>,
         args: &A,
     ) -> Result<Self, Error> {
+        let mut target = target.clone();
+        if let Some((namespace, version)) = method.pinned() {
+            target.namespace = namespace.map(str::to_owned);
+            target.version = version;
+        }
         Ok(Self {
-            target: target.clone(),
-            method: method.into(),
+            target,
+            method: method.method_name().to_owned(),
             args: encode_args(args)?,
             ctx: ctx.encode(),
             request_id: ctx.request_id().to_owned(),

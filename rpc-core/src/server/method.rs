@@ -12,8 +12,10 @@ use serde::de::DeserializeOwned;
 use super::caller::{Access, Caller};
 use super::error::HandlerError;
 use crate::context::Context;
+use crate::descriptor::MethodSig;
 use crate::error::ErrorCode;
 use crate::payload::{Encoded, encode_value, redact};
+use crate::version::Version;
 use crate::wire::body::EMPTY_MAP;
 
 /// A check on the caller alone (runs before the arguments are decoded).
@@ -24,6 +26,21 @@ type HandlerFn<A> =
     Arc<dyn Fn(Context, A) -> BoxFuture<'static, Result<Encoded, HandlerError>> + Send + Sync>;
 
 /// A typed method: its name, namespace, who may call it, and its handler.
+///
+/// Built from an [`Rpc`](crate::Rpc) descriptor, it takes the descriptor's name, namespace
+/// and version, and its handler and checks its argument and reply types:
+///
+/// ```
+/// use sealrpc_core::{Access, Method, rpc};
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Status { instance_id: String }
+/// rpc!(struct GetStatus = "get_status"(Status) -> String, namespace = "db");
+/// let m = Method::new(GetStatus, |_ctx, s| async move { Ok(s.instance_id) })
+///     .access(Access::AllowAny)
+///     .authorize(|caller, s| caller.is_guest(&s.instance_id));
+/// ```
+///
+/// Or by name:
 ///
 /// ```
 /// use sealrpc_core::{Caller, Context, HandlerError, Method};
@@ -43,13 +60,16 @@ pub struct Method<A> {
     caller_checks: Vec<CallerCheck>,
     arg_checks: Vec<ArgsCheck<A>>,
     handler: HandlerFn<A>,
+    /// The version a descriptor needs its namespace to serve.
+    required: Option<Version>,
 }
 
 impl<A: DeserializeOwned + Send + 'static> Method<A> {
-    /// A method called `name` handled by `handler` (an async fn of the context and the
-    /// decoded arguments).
-    pub fn new<F, Fut, R>(name: impl Into<String>, handler: F) -> Self
+    /// A method `method` (a descriptor, or a name in the default namespace) handled by
+    /// `handler` (an async fn of the context and the decoded arguments).
+    pub fn new<M, F, Fut, R>(method: M, handler: F) -> Self
     where
+        M: MethodSig<A, R>,
         F: Fn(Context, A) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R, HandlerError>> + Send + 'static,
         R: Serialize + Send + 'static,
@@ -64,17 +84,19 @@ impl<A: DeserializeOwned + Send + 'static> Method<A> {
                 })
             })
         });
+        let pinned = method.pinned();
         Self {
-            name: name.into(),
-            namespace: None,
+            name: method.method_name().to_owned(),
+            namespace: pinned.and_then(|(ns, _)| ns).map(str::to_owned),
             access: None,
             caller_checks: Vec::new(),
             arg_checks: Vec::new(),
             handler,
+            required: pinned.map(|(_, version)| version),
         }
     }
 
-    /// Puts the method in `namespace` (default: the default namespace).
+    /// Puts the method in `namespace` (default: the default namespace, or the descriptor's).
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = Some(namespace.into());
         self
@@ -125,6 +147,10 @@ pub(crate) trait Endpoint: Send + Sync {
     fn name(&self) -> &str;
     fn namespace(&self) -> Option<&str>;
     fn access(&self) -> Option<Access>;
+    /// Overrides the server's default access for this method.
+    fn set_access(&mut self, access: Access);
+    /// The version a descriptor needs the method's namespace to serve.
+    fn required_version(&self) -> Option<Version>;
     fn check_caller(&self, caller: &Caller) -> bool;
     fn add_caller_check(&mut self, check: CallerCheck);
     /// Adds an `ArgsCheck<A>` passed as `Any`; false when `A` is not this method's type.
@@ -149,6 +175,14 @@ impl<A: DeserializeOwned + Send + 'static> Endpoint for Method<A> {
 
     fn access(&self) -> Option<Access> {
         self.access
+    }
+
+    fn set_access(&mut self, access: Access) {
+        self.access = Some(access);
+    }
+
+    fn required_version(&self) -> Option<Version> {
+        self.required
     }
 
     fn check_caller(&self, caller: &Caller) -> bool {

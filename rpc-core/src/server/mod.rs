@@ -7,7 +7,9 @@ mod caller;
 mod dispatch;
 mod error;
 mod method;
+mod registry;
 mod run;
+mod state;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -25,9 +27,12 @@ pub use dispatch::{Dispatch, IncomingRequest};
 pub use error::HandlerError;
 pub use method::Method;
 pub use run::ServerHandle;
+pub use state::State;
 
 use crate::context::Context;
+use crate::descriptor::{MethodArgs, MethodRef, MethodSig, Sealed};
 use crate::error::Error;
+use crate::node::IntoTransport;
 use crate::payload::Encoded;
 use crate::principal::Principal;
 use crate::security::Security;
@@ -35,6 +40,7 @@ use crate::transport::{ListenSpec, Transport};
 use crate::version::Version;
 use dispatch::Registry;
 use method::{ArgsCheck, CallerCheck, Endpoint};
+use registry::{Key, endpoint_mut, served_versions};
 
 /// Default bound on requests handled at once.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
@@ -49,10 +55,12 @@ pub struct Server {
 }
 
 impl Server {
-    /// A builder for a server consuming from `transport`, secured by `security`.
-    pub fn builder(transport: Arc<dyn Transport>, security: Arc<Security>) -> ServerBuilder {
+    /// A builder for a server consuming from `transport` (any [`Transport`], or an `Arc`
+    /// of one), secured by `security`. [`Node`](crate::Node) builds a node's client and
+    /// server on one `Security`.
+    pub fn builder(transport: impl IntoTransport, security: Arc<Security>) -> ServerBuilder {
         ServerBuilder {
-            transport,
+            transport: transport.into_transport(),
             security,
             topic: None,
             server_name: None,
@@ -64,17 +72,29 @@ impl Server {
             endpoints: Vec::new(),
             args_checks: Vec::new(),
             caller_checks: Vec::new(),
+            access_overrides: Vec::new(),
             broker_user: None,
             layer: Identity::new(),
+            state: (),
         }
     }
 }
 
-type LateArgsCheck = (String, Box<dyn Any + Send + Sync>);
+type LateArgsCheck = (Key, Box<dyn Any + Send + Sync>);
+
+/// The registry key of `method` (a descriptor's namespace, else the default namespace).
+fn key_of(method: &impl Sealed) -> Key {
+    let namespace = method.pinned().and_then(|(ns, _)| ns);
+    (
+        namespace.map(str::to_owned),
+        method.method_name().to_owned(),
+    )
+}
 
 /// Configures a server (lapin-style builder); `L` is the stack of tower layers around
-/// dispatch.
-pub struct ServerBuilder<L = Identity> {
+/// dispatch, `St` the shared state handed to handlers (`()` for none, [`State`] after
+/// [`ServerBuilder::with_state`]).
+pub struct ServerBuilder<L = Identity, St = ()> {
     transport: Arc<dyn Transport>,
     security: Arc<Security>,
     topic: Option<String>,
@@ -86,12 +106,14 @@ pub struct ServerBuilder<L = Identity> {
     access: Access,
     endpoints: Vec<Box<dyn Endpoint>>,
     args_checks: Vec<LateArgsCheck>,
-    caller_checks: Vec<(String, CallerCheck)>,
+    caller_checks: Vec<(Key, CallerCheck)>,
+    access_overrides: Vec<(Key, Access)>,
     broker_user: Option<crate::layer::BrokerUserCheck>,
     layer: L,
+    state: St,
 }
 
-impl<L> fmt::Debug for ServerBuilder<L> {
+impl<L, St> fmt::Debug for ServerBuilder<L, St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerBuilder")
             .field("topic", &self.topic)
@@ -104,7 +126,75 @@ impl<L> fmt::Debug for ServerBuilder<L> {
     }
 }
 
-impl<L> ServerBuilder<L> {
+impl<L> ServerBuilder<L, ()> {
+    /// Registers a typed handler for `method`: a descriptor (which fixes the argument and
+    /// reply types, the namespace and the version) or a name in the default namespace.
+    ///
+    /// ```
+    /// # fn demo(b: sealrpc_core::ServerBuilder) -> sealrpc_core::ServerBuilder {
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Add { a: i64, b: i64 }
+    /// sealrpc_core::rpc!(struct AddRpc = "add"(Add) -> i64);
+    /// b.handler(AddRpc, |_ctx, a| async move { Ok(a.a + a.b) })
+    /// # }
+    /// ```
+    pub fn handler<M, A, F, Fut, R>(self, method: M, handler: F) -> Self
+    where
+        M: MethodSig<A, R>,
+        A: DeserializeOwned + Send + 'static,
+        F: Fn(Context, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, HandlerError>> + Send + 'static,
+        R: Serialize + Send + 'static,
+    {
+        self.method(Method::new(method, handler))
+    }
+
+    /// Hands `state` to every handler registered from now on, as their first argument
+    /// (a clone per request: use an `Arc` or another cheap handle), like axum's `State`.
+    ///
+    /// ```
+    /// # fn demo(b: sealrpc_core::ServerBuilder) {
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// #[derive(Default)]
+    /// struct App { hits: AtomicU64 }
+    /// sealrpc_core::rpc!(struct Hit = "hit"(()) -> u64);
+    /// let b = b
+    ///     .with_state(Arc::new(App::default()))
+    ///     .handler(Hit, |app, _ctx, ()| async move { Ok(app.hits.fetch_add(1, Ordering::Relaxed)) });
+    /// # }
+    /// ```
+    pub fn with_state<S>(self, state: S) -> ServerBuilder<L, State<S>>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        self.map_state(|()| State(state))
+    }
+}
+
+impl<L, St> ServerBuilder<L, St> {
+    /// The builder with its state replaced.
+    fn map_state<T>(self, f: impl FnOnce(St) -> T) -> ServerBuilder<L, T> {
+        ServerBuilder {
+            transport: self.transport,
+            security: self.security,
+            topic: self.topic,
+            server_name: self.server_name,
+            shared: self.shared,
+            fanout: self.fanout,
+            max_concurrency: self.max_concurrency,
+            versions: self.versions,
+            access: self.access,
+            endpoints: self.endpoints,
+            args_checks: self.args_checks,
+            caller_checks: self.caller_checks,
+            access_overrides: self.access_overrides,
+            broker_user: self.broker_user,
+            layer: self.layer,
+            state: f(self.state),
+        }
+    }
+
     /// The topic served (required).
     pub fn topic(mut self, topic: impl Into<String>) -> Self {
         self.topic = Some(topic.into());
@@ -163,47 +253,48 @@ impl<L> ServerBuilder<L> {
         self
     }
 
-    /// Registers a typed handler for `name` in the default namespace.
-    pub fn handler<A, F, Fut, R>(self, name: impl Into<String>, handler: F) -> Self
-    where
-        A: DeserializeOwned + Send + 'static,
-        F: Fn(Context, A) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<R, HandlerError>> + Send + 'static,
-        R: Serialize + Send + 'static,
-    {
-        self.method(Method::new(name, handler))
-    }
-
     /// Registers a [`Method`] (namespace, access and checks included).
     pub fn method<A: DeserializeOwned + Send + 'static>(mut self, method: Method<A>) -> Self {
         self.endpoints.push(Box::new(method));
         self
     }
 
-    /// Adds an authorization check to `name` (default namespace) on the caller and the
-    /// decoded arguments; `A` must be the handler's argument type (checked at `start`).
-    pub fn authorize<A, F>(mut self, name: impl Into<String>, check: F) -> Self
+    /// Adds an authorization check to `method` on the caller and the decoded arguments;
+    /// all checks must pass, or the call is answered `Forbidden` and the handler does not
+    /// run. With a descriptor the check's argument type is the descriptor's, as the
+    /// handler's is: a mismatch does not compile. With a name (default namespace), `A` must
+    /// be the handler's argument type, which `start` checks.
+    pub fn authorize<M, A, F>(mut self, method: M, check: F) -> Self
     where
+        M: MethodArgs<A>,
         A: Send + 'static,
         F: Fn(&Caller, &A) -> bool + Send + Sync + 'static,
     {
         let check: ArgsCheck<A> = Arc::new(check);
-        self.args_checks.push((name.into(), Box::new(check)));
+        self.args_checks.push((key_of(&method), Box::new(check)));
         self
     }
 
-    /// Adds an authorization check on the caller alone to `name` (default namespace).
-    pub fn authorize_caller<F>(mut self, name: impl Into<String>, check: F) -> Self
+    /// Adds an authorization check on the caller alone to `method` (a descriptor, or a
+    /// name in the default namespace).
+    pub fn authorize_caller<F>(mut self, method: impl MethodRef, check: F) -> Self
     where
         F: Fn(&Caller) -> bool + Send + Sync + 'static,
     {
-        self.caller_checks.push((name.into(), Arc::new(check)));
+        self.caller_checks.push((key_of(&method), Arc::new(check)));
+        self
+    }
+
+    /// Overrides the server's [`default_access`](Self::default_access) for `method` (a
+    /// descriptor, or a name in the default namespace), as [`Method::access`] does.
+    pub fn access(mut self, method: impl MethodRef, access: Access) -> Self {
+        self.access_overrides.push((key_of(&method), access));
         self
     }
 
     /// Wraps dispatch in a tower layer (timeouts, concurrency limits, metrics...). The
     /// first layer added is the outermost, as with `tower::ServiceBuilder`.
-    pub fn layer<N>(self, layer: N) -> ServerBuilder<Stack<N, L>> {
+    pub fn layer<N>(self, layer: N) -> ServerBuilder<Stack<N, L>, St> {
         ServerBuilder {
             transport: self.transport,
             security: self.security,
@@ -217,13 +308,15 @@ impl<L> ServerBuilder<L> {
             endpoints: self.endpoints,
             args_checks: self.args_checks,
             caller_checks: self.caller_checks,
+            access_overrides: self.access_overrides,
             broker_user: self.broker_user,
             layer: Stack::new(layer, self.layer),
+            state: self.state,
         }
     }
 
     fn registry(&mut self) -> Result<Registry, Error> {
-        let mut endpoints: HashMap<(Option<String>, String), Box<dyn Endpoint>> = HashMap::new();
+        let mut endpoints: HashMap<Key, Box<dyn Endpoint>> = HashMap::new();
         for e in self.endpoints.drain(..) {
             let key = (e.namespace().map(str::to_owned), e.name().to_owned());
             if endpoints.contains_key(&key) {
@@ -234,25 +327,26 @@ impl<L> ServerBuilder<L> {
             }
             endpoints.insert(key, e);
         }
-        for (name, check) in self.args_checks.drain(..) {
-            let endpoint = endpoints
-                .get_mut(&(None, name.clone()))
-                .ok_or_else(|| Error::Invalid(format!("authorize: no method {name:?}")))?;
-            if !endpoint.add_args_check(check.as_ref()) {
+        for (key, check) in self.args_checks.drain(..) {
+            // Cannot fail for a descriptor registered as a descriptor: both sides take its
+            // `Args`. It can for names, and for a name mixed with a descriptor.
+            if !endpoint_mut(&mut endpoints, "authorize", &key)?.add_args_check(check.as_ref()) {
                 return Err(Error::Invalid(format!(
-                    "authorize: the argument type differs from the handler's for {name:?}"
+                    "authorize: the argument type differs from the handler's for {:?}",
+                    key.1
                 )));
             }
         }
-        for (name, check) in self.caller_checks.drain(..) {
-            endpoints
-                .get_mut(&(None, name.clone()))
-                .ok_or_else(|| Error::Invalid(format!("authorize_caller: no method {name:?}")))?
-                .add_caller_check(check);
+        for (key, check) in self.caller_checks.drain(..) {
+            endpoint_mut(&mut endpoints, "authorize_caller", &key)?.add_caller_check(check);
         }
+        for (key, access) in self.access_overrides.drain(..) {
+            endpoint_mut(&mut endpoints, "access", &key)?.set_access(access);
+        }
+        let versions = served_versions(std::mem::take(&mut self.versions), &endpoints)?;
         Ok(Registry {
             endpoints,
-            versions: std::mem::take(&mut self.versions),
+            versions,
             access: self.access,
         })
     }
