@@ -3,24 +3,50 @@
 use sealrpc_core::Secret;
 use serde::{Deserialize, Serialize};
 
-/// Method names, as registered on the servers.
+/// The methods, declared once: name, arguments and reply. The client's call, the handler and
+/// its `authorize` all take these, so they cannot disagree.
+pub mod rpc {
+    sealrpc_core::rpc! {
+        /// API -> task manager (cast): provision an instance.
+        pub struct CreateInstance = "create_instance"(super::CreateInstance) -> ();
+        /// Task manager -> guest (call): install the datastore.
+        pub struct Prepare = "prepare"(super::Prepare) -> super::GuestReply;
+        /// Task manager -> guest (call): create a database.
+        pub struct CreateDatabase = "create_database"(super::CreateDatabase) -> super::GuestReply;
+        /// Task manager -> guest (call): create a database user (a `Secret` password).
+        pub struct CreateUser = "create_user"(super::CreateUser) -> super::GuestReply;
+        /// Task manager -> guest (call): a cheap status probe (upgrade and latency phases).
+        pub struct GetStatus = "get_status"(super::GetStatus) -> super::GuestReply;
+        /// Task manager -> all guests (fanout cast): reload the configuration.
+        pub struct RefreshConfig = "refresh_config"(super::RefreshConfig) -> ();
+        /// Guest -> conductor (cast): I am alive.
+        pub struct Heartbeat = "heartbeat"(super::Heartbeat) -> ();
+        /// Guest -> conductor (cast): my instance's status changed.
+        pub struct UpdateStatus = "update_status"(super::UpdateStatus) -> ();
+    }
+}
+
+/// Method names, for the attack kit, which writes raw envelopes, and the ledger.
 pub mod method {
+    use super::rpc;
+    use sealrpc_core::Rpc;
+
     /// API -> task manager (cast): provision an instance.
-    pub const CREATE_INSTANCE: &str = "create_instance";
+    pub const CREATE_INSTANCE: &str = rpc::CreateInstance::METHOD;
     /// Task manager -> guest (call): install the datastore.
-    pub const PREPARE: &str = "prepare";
+    pub const PREPARE: &str = rpc::Prepare::METHOD;
     /// Task manager -> guest (call): create a database.
-    pub const CREATE_DATABASE: &str = "create_database";
+    pub const CREATE_DATABASE: &str = rpc::CreateDatabase::METHOD;
     /// Task manager -> guest (call): create a database user (a `Secret` password).
-    pub const CREATE_USER: &str = "create_user";
+    pub const CREATE_USER: &str = rpc::CreateUser::METHOD;
     /// Task manager -> guest (call): a cheap status probe (upgrade and latency phases).
-    pub const GET_STATUS: &str = "get_status";
+    pub const GET_STATUS: &str = rpc::GetStatus::METHOD;
     /// Task manager -> all guests (fanout cast): reload the configuration.
-    pub const REFRESH_CONFIG: &str = "refresh_config";
+    pub const REFRESH_CONFIG: &str = rpc::RefreshConfig::METHOD;
     /// Guest -> conductor (cast): I am alive.
-    pub const HEARTBEAT: &str = "heartbeat";
+    pub const HEARTBEAT: &str = rpc::Heartbeat::METHOD;
     /// Guest -> conductor (cast): my instance's status changed.
-    pub const UPDATE_STATUS: &str = "update_status";
+    pub const UPDATE_STATUS: &str = rpc::UpdateStatus::METHOD;
 }
 
 /// The topics of one cluster. On a shared RabbitMQ each run gets its own names, so that two

@@ -9,14 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sealrpc_core::security::Policy;
 use sealrpc_core::wire::Limits;
 use sealrpc_core::{
-    Access, Client, Context, HandlerError, Method, Security, Server, ServerHandle, Target,
+    Access, Client, Context, HandlerError, Node, Rpc, Security, ServerHandle, Target,
 };
 
 use super::BoxError;
-use super::api::{
-    CreateDatabase, CreateUser, GetStatus, GuestReply, Heartbeat, Prepare, RefreshConfig, Topics,
-    UpdateStatus, method,
-};
+use super::api::{GuestReply, Heartbeat, Topics, UpdateStatus, method, rpc};
 use super::keys::load_guest_keys;
 use super::ledger::Ledger;
 use super::net::GuestLink;
@@ -39,8 +36,7 @@ pub struct Guest {
     server: ServerHandle,
 }
 
-/// What a guest handler needs.
-#[derive(Clone)]
+/// What a guest handler needs (the server's shared state).
 struct Agent {
     id: String,
     principal: String,
@@ -58,11 +54,12 @@ impl Agent {
         }
     }
 
-    async fn cast<A: serde::Serialize>(&self, ctx: &Context, method: &str, args: &A) {
+    async fn cast<D: Rpc>(&self, ctx: &Context, rpc: D, args: &D::Args) {
         let r = self
             .client
-            .cast(&ctx.child(), &self.conductor, method, args)
+            .cast(&ctx.child(), &self.conductor, rpc, args)
             .await;
+        let method = D::METHOD;
         if let Err(e) = &r {
             tracing::warn!(instance = %self.id, method, error = %e, "cast to the conductor failed");
         }
@@ -77,7 +74,7 @@ impl Agent {
             instance_id: self.id.clone(),
             seq: self.seq.fetch_add(1, Ordering::Relaxed),
         };
-        self.cast(ctx, method::HEARTBEAT, &h).await;
+        self.cast(ctx, rpc::Heartbeat, &h).await;
     }
 
     async fn status(&self, ctx: &Context, status: &str) {
@@ -85,23 +82,12 @@ impl Agent {
             instance_id: self.id.clone(),
             status: status.to_owned(),
         };
-        self.cast(ctx, method::UPDATE_STATUS, &u).await;
+        self.cast(ctx, rpc::UpdateStatus, &u).await;
     }
 
     fn ran(&self, method: &str) {
         self.ledger.executed(&self.principal, method);
     }
-}
-
-/// Registers `name` on the guest's server with a handler of the agent.
-macro_rules! on {
-    ($builder:expr, $agent:expr, $name:expr, |$a:ident, $ctx:ident, $args:ident: $ty:ty| $body:block) => {{
-        let agent = $agent.clone();
-        $builder.handler($name, move |$ctx: Context, $args: $ty| {
-            let $a = agent.clone();
-            async move { $body }
-        })
-    }};
 }
 
 impl Guest {
@@ -117,75 +103,62 @@ impl Guest {
         ledger: Arc<Ledger>,
     ) -> Result<Self, BoxError> {
         let (_bundle, keys) = load_guest_keys(&bundle_path)?;
-        let security = keys.security().policy(policy).limits(limits).build();
-        let client = Client::builder(Arc::clone(&link.transport), Arc::clone(&security))
-            .build()
-            .await?;
+        let config = keys.security().policy(policy).limits(limits);
+        // One security runtime for the guest's client and server.
+        let node = Node::new(Arc::clone(&link.transport), config);
+        let client = node.client().build().await?;
         let principal = format!("guest:{id}");
-        let agent = Agent {
+        let agent = Arc::new(Agent {
             id: id.to_owned(),
             principal: principal.clone(),
             client: client.clone(),
             conductor: Target::new(topics.conductor.clone()),
             ledger,
             seq: Arc::new(AtomicU64::new(0)),
-        };
-        let b = Server::builder(Arc::clone(&link.transport), Arc::clone(&security))
+        });
+        let server = node
+            .server()
             .topic(topics.guestagent.clone())
             .server_name(id)
             .shared(false)
             .fanout(true)
-            .default_access(Access::ControlPlane);
-        let b = on!(b, agent, method::PREPARE, |a, ctx, _p: Prepare| {
-            a.ran(method::PREPARE);
-            // Only a heartbeat here: casts are handled concurrently, so a BUILD status cast
-            // now could overtake the ACTIVE one that create_user sends.
-            a.heartbeat(&ctx).await;
-            Ok::<_, HandlerError>(a.reply("BUILD"))
-        });
-        let b = on!(
-            b,
-            agent,
-            method::CREATE_DATABASE,
-            |a, ctx, _d: CreateDatabase| {
-                a.ran(method::CREATE_DATABASE);
-                let _ = ctx;
-                Ok::<_, HandlerError>(a.reply("BUILD"))
-            }
-        );
-        let b = on!(b, agent, method::CREATE_USER, |a, ctx, u: CreateUser| {
-            a.ran(method::CREATE_USER);
-            // The password is used here (it would be handed to the datastore), never logged.
-            if u.password.expose().is_empty() {
-                return Err(HandlerError::bad_request("empty password"));
-            }
-            a.status(&ctx, "ACTIVE").await;
-            Ok::<_, HandlerError>(a.reply("ACTIVE"))
-        });
-        // A read-only probe: whoever the policy admits may ask (in mode Off, that is
-        // everyone: nothing is authenticated there).
-        let probe = agent.clone();
-        let b = b.method(
-            Method::new(method::GET_STATUS, move |_ctx: Context, _s: GetStatus| {
-                let a = probe.clone();
-                async move {
-                    a.ran(method::GET_STATUS);
-                    Ok::<_, HandlerError>(a.reply("ACTIVE"))
-                }
+            .default_access(Access::ControlPlane)
+            .with_state(agent)
+            .handler(rpc::Prepare, |a, ctx, _p| async move {
+                a.ran(method::PREPARE);
+                // Only a heartbeat here: casts are handled concurrently, so a BUILD status
+                // cast now could overtake the ACTIVE one that create_user sends.
+                a.heartbeat(&ctx).await;
+                Ok(a.reply("BUILD"))
             })
-            .access(Access::AllowAny),
-        );
-        let b = on!(
-            b,
-            agent,
-            method::REFRESH_CONFIG,
-            |a, ctx, _r: RefreshConfig| {
+            .handler(rpc::CreateDatabase, |a, _ctx, _d| async move {
+                a.ran(method::CREATE_DATABASE);
+                Ok(a.reply("BUILD"))
+            })
+            .handler(rpc::CreateUser, |a, ctx, u| async move {
+                a.ran(method::CREATE_USER);
+                // The password is used here (it would be handed to the datastore), never logged.
+                if u.password.expose().is_empty() {
+                    return Err(HandlerError::bad_request("empty password"));
+                }
+                a.status(&ctx, "ACTIVE").await;
+                Ok(a.reply("ACTIVE"))
+            })
+            .handler(rpc::GetStatus, |a, _ctx, _s| async move {
+                a.ran(method::GET_STATUS);
+                Ok(a.reply("ACTIVE"))
+            })
+            // A read-only probe: whoever the policy admits may ask (in mode Off, that is
+            // everyone: nothing is authenticated there).
+            .access(rpc::GetStatus, Access::AllowAny)
+            .handler(rpc::RefreshConfig, |a, ctx, _r| async move {
                 a.ran(method::REFRESH_CONFIG);
                 a.heartbeat(&ctx).await;
-                Ok::<_, HandlerError>(())
-            }
-        );
-        let server = b.start().await?;
+                Ok(())
+            })
+            .start()
+            .await?;
+        let security = Arc::clone(node.security());
         Ok(Self {
             id: id.to_owned(),
             principal,
@@ -206,7 +179,7 @@ impl Guest {
         let target = Target::new(topics.conductor.clone());
         let r = self
             .client
-            .cast(&Context::new(), &target, method::HEARTBEAT, &h)
+            .cast(&Context::new(), &target, rpc::Heartbeat, &h)
             .await;
         if r.is_ok() {
             ledger.heartbeat_sent();

@@ -4,17 +4,11 @@
 
 use std::sync::Arc;
 
-use sealrpc_core::{
-    Access, Caller, Client, Context, HandlerError, Security, Server, ServerHandle, Target,
-    Transport,
-};
+use sealrpc_core::{Access, Client, Context, Security, Server, ServerHandle, Target, Transport};
 use tokio::sync::mpsc;
 
 use super::BoxError;
-use super::api::{
-    CreateDatabase, CreateInstance, CreateUser, GuestReply, Heartbeat, Prepare, Topics,
-    UpdateStatus, method,
-};
+use super::api::{CreateDatabase, CreateInstance, CreateUser, Prepare, Topics, method, rpc};
 use super::ledger::Ledger;
 
 /// The task manager's principal, as the ledger names it.
@@ -40,28 +34,38 @@ pub async fn start_taskmanager(
     ledger: Arc<Ledger>,
     done: mpsc::UnboundedSender<Provisioned>,
 ) -> Result<ServerHandle, BoxError> {
-    let topic = topics.taskmanager.clone();
-    let handler = move |ctx: Context, a: CreateInstance| {
-        let (client, topics, ledger, done) =
-            (client.clone(), topics.clone(), ledger.clone(), done.clone());
-        async move {
-            ledger.executed(TASKMANAGER, method::CREATE_INSTANCE);
-            let instance_id = a.instance_id.clone();
-            let result = provision(&client, &topics, &ledger, &ctx, a).await;
-            let _ = done.send(Provisioned {
-                instance_id,
-                result: result.map_err(|e| e.to_string()),
-            });
-            Ok::<_, HandlerError>(())
-        }
-    };
+    let state = Arc::new(TaskManager {
+        client,
+        topics: topics.clone(),
+        ledger,
+        done,
+    });
     Ok(Server::builder(transport, security)
-        .topic(topic)
+        .topic(topics.taskmanager)
         .server_name("tm-1")
         .default_access(Access::ControlPlane)
-        .handler(method::CREATE_INSTANCE, handler)
+        .with_state(state)
+        .handler(rpc::CreateInstance, |tm, ctx, a| async move {
+            tm.ledger.executed(TASKMANAGER, method::CREATE_INSTANCE);
+            let instance_id = a.instance_id.clone();
+            let result = provision(&tm.client, &tm.topics, &tm.ledger, &ctx, a).await;
+            let result = result.map_err(|e| e.to_string());
+            let _ = tm.done.send(Provisioned {
+                instance_id,
+                result,
+            });
+            Ok(())
+        })
         .start()
         .await?)
+}
+
+/// What the task manager's handler shares.
+struct TaskManager {
+    client: Client,
+    topics: Topics,
+    ledger: Arc<Ledger>,
+    done: mpsc::UnboundedSender<Provisioned>,
 }
 
 /// What the task manager does for `create_instance`: three calls to the new guest.
@@ -79,7 +83,7 @@ async fn provision(
         memory_mb: 2048,
     };
     let r = client
-        .call::<_, GuestReply>(&ctx.child(), &guest, method::PREPARE, &prepare)
+        .call(&ctx.child(), &guest, rpc::Prepare, &prepare)
         .await;
     ledger.rpc(r.is_ok());
     r?;
@@ -88,7 +92,7 @@ async fn provision(
         name: a.database.clone(),
     };
     let r = client
-        .call::<_, GuestReply>(&ctx.child(), &guest, method::CREATE_DATABASE, &db)
+        .call(&ctx.child(), &guest, rpc::CreateDatabase, &db)
         .await;
     ledger.rpc(r.is_ok());
     r?;
@@ -99,7 +103,7 @@ async fn provision(
         databases: vec![a.database],
     };
     let r = client
-        .call::<_, GuestReply>(&ctx.child(), &guest, method::CREATE_USER, &user)
+        .call(&ctx.child(), &guest, rpc::CreateUser, &user)
         .await;
     ledger.rpc(r.is_ok());
     r?;
@@ -114,35 +118,27 @@ pub async fn start_conductor(
     topics: &Topics,
     ledger: Arc<Ledger>,
 ) -> Result<ServerHandle, BoxError> {
-    let (l1, l2, l3) = (ledger.clone(), ledger.clone(), ledger);
-    let heartbeat = move |_ctx: Context, _h: Heartbeat| {
-        let ledger = l1.clone();
-        async move {
-            ledger.executed(CONDUCTOR, method::HEARTBEAT);
-            Ok::<_, HandlerError>(())
-        }
-    };
-    let update_status = move |_ctx: Context, u: UpdateStatus| {
-        let ledger = l2.clone();
-        async move {
-            ledger.executed(CONDUCTOR, method::UPDATE_STATUS);
-            ledger.set_status(&u.instance_id, &u.status);
-            Ok::<_, HandlerError>(())
-        }
-    };
-    let authorize = move |c: &Caller, a: &UpdateStatus| {
-        let ok = c.is_control_plane() || c.is_guest(&a.instance_id);
-        if !ok {
-            l3.denied(CONDUCTOR, method::UPDATE_STATUS);
-        }
-        ok
-    };
+    let denials = Arc::clone(&ledger);
     Ok(Server::builder(transport, security)
         .topic(topics.conductor.clone())
         .server_name("cond-1")
-        .handler(method::HEARTBEAT, heartbeat)
-        .handler(method::UPDATE_STATUS, update_status)
-        .authorize(method::UPDATE_STATUS, authorize)
+        .with_state(ledger)
+        .handler(rpc::Heartbeat, |ledger, _ctx, _h| async move {
+            ledger.executed(CONDUCTOR, method::HEARTBEAT);
+            Ok(())
+        })
+        .handler(rpc::UpdateStatus, |ledger, _ctx, u| async move {
+            ledger.executed(CONDUCTOR, method::UPDATE_STATUS);
+            ledger.set_status(&u.instance_id, &u.status);
+            Ok(())
+        })
+        .authorize(rpc::UpdateStatus, move |c, a| {
+            let ok = c.is_control_plane() || c.is_guest(&a.instance_id);
+            if !ok {
+                denials.denied(CONDUCTOR, method::UPDATE_STATUS);
+            }
+            ok
+        })
         .start()
         .await?)
 }
