@@ -57,6 +57,18 @@ fn arb_header() -> impl Strategy<Value = Header> {
         })
 }
 
+/// A header with what its kind requires (`corr` on replies, `reply` on calls).
+fn arb_complete_header() -> impl Strategy<Value = Header> {
+    arb_header().prop_map(|mut h| {
+        match h.kind {
+            Kind::Reply => h.corr = h.corr.or(Some(MessageId([1; 16]))),
+            Kind::Call => h.reply = h.reply.or_else(|| Some("reply.x".into())),
+            _ => {}
+        }
+        h
+    })
+}
+
 #[test]
 fn header_round_trips_and_is_compact() {
     for kind in [Kind::Call, Kind::Cast, Kind::Reply, Kind::Fanout] {
@@ -294,11 +306,17 @@ fn with_unknown_key(map: &[u8], key: &str, value: &[u8]) -> Vec<u8> {
 proptest! {
     #[test]
     fn header_round_trip(h in arb_header()) {
-        prop_assert_eq!(Header::decode(&h.encode()).unwrap(), h);
+        // A reply without `corr` and a call without `reply` are malformed; all else returns.
+        let want = match h.kind {
+            Kind::Reply if h.corr.is_none() => Err(CodecError::MissingKey("corr")),
+            Kind::Call if h.reply.is_none() => Err(CodecError::MissingKey("reply")),
+            _ => Ok(h.clone()),
+        };
+        prop_assert_eq!(Header::decode(&h.encode()), want);
     }
 
     #[test]
-    fn unknown_keys_never_change_meaning(h in arb_header(), key in "x-[a-z]{1,8}", value in prop_oneof![
+    fn unknown_keys_never_change_meaning(h in arb_complete_header(), key in "x-[a-z]{1,8}", value in prop_oneof![
         Just(vec![0xc0]), Just(vec![0x92, 0x01, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0]), Just(vec![0xd4, 0x01, 0x02]),
         Just(vec![0x81, 0xa1, b'k', 0xc4, 0x01, 0x00]), Just(vec![0xc3])
     ]) {
@@ -321,7 +339,7 @@ proptest! {
     }
 
     #[test]
-    fn truncations_and_bit_flips_are_errors_not_panics(h in arb_header(), cut in any::<prop::sample::Index>(), flip in any::<prop::sample::Index>(), bit in 0u8..8) {
+    fn truncations_and_bit_flips_are_errors_not_panics(h in arb_complete_header(), cut in any::<prop::sample::Index>(), flip in any::<prop::sample::Index>(), bit in 0u8..8) {
         let env = encode_envelope(&h.encode(), &RequestBody::encode("m", Version::new(1, 0), None, b"\x80", b"\x80"), &[]);
         let n = cut.index(env.len());
         prop_assert!(EnvelopeRef::decode(&env[..n], &Limits::default()).is_err());

@@ -50,7 +50,8 @@ fn call(from: &Arc<Security>, kind: Kind, dst: &str, peer: Peer) -> Vec<u8> {
         src: String::new(),
         dst: dst.to_owned(),
         corr: None,
-        reply: None,
+        // A call names where its reply goes (required on calls).
+        reply: (kind == Kind::Call).then(|| "reply.test".to_owned()),
         seal: None,
     };
     let body =

@@ -31,7 +31,8 @@ pub fn load(path: &Path) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// The receiver's policy for a case: `auth` none = Permissive.
+/// The receiver's policy for a case: `auth` none = Permissive; golden cases may set the
+/// mode of each class with `modes`.
 pub fn policy(case: &Value) -> Policy {
     let require_sealed = case["require_sealed"].as_bool().unwrap();
     let (mode, auth) = match case["auth"].as_str().unwrap() {
@@ -40,12 +41,30 @@ pub fn policy(case: &Value) -> Policy {
         "none" => (Mode::Permissive, Auth::Signature),
         other => panic!("unknown auth {other}"),
     };
-    Policy::uniform(ClassPolicy {
+    let mut policy = Policy::uniform(ClassPolicy {
         mode,
         auth,
         require_sealed,
         ..ClassPolicy::enforce()
-    })
+    });
+    // Golden only: per-class modes, {"control_plane": "off" | "permissive" | "enforce", ...}.
+    if let Some(modes) = case["modes"].as_object() {
+        for (class, m) in modes {
+            let mode = match m.as_str().unwrap() {
+                "off" => Mode::Off,
+                "permissive" => Mode::Permissive,
+                "enforce" => Mode::Enforce,
+                other => panic!("unknown mode {other}"),
+            };
+            match class.as_str() {
+                "control_plane" => policy.control_plane.mode = mode,
+                "guests" => policy.guests.mode = mode,
+                "fanout" => policy.fanout.mode = mode,
+                other => panic!("unknown class {other}"),
+            }
+        }
+    }
+    policy
 }
 
 /// Every key id an envelope names (signatures and seal).

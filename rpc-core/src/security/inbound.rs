@@ -7,8 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::Security;
+use super::applied::AppliedPolicy;
+use super::evidence;
 use super::hooks::KeyError;
-use super::policy::{Auth, Mode, PeerClass};
+use super::policy::{Auth, Mode};
 use super::reject::RejectReason;
 use crate::principal::Principal;
 use crate::wire::{
@@ -29,6 +31,9 @@ pub struct Admitted {
     pub signed: bool,
     /// The body was sealed (and opened).
     pub sealed: bool,
+    /// The policy the message was judged by: the class of `principal`, or the strictest
+    /// class when `principal` is `None` (docs/wire-format.md §7.1).
+    pub applied: AppliedPolicy,
 }
 
 /// The body of an admitted message.
@@ -65,38 +70,6 @@ fn key_reason(e: KeyError) -> RejectReason {
         KeyError::BadSignature => RejectReason::BadSignature,
         KeyError::OpenFailed => RejectReason::OpenFailed,
         _ => RejectReason::UnknownKey,
-    }
-}
-
-/// Whether a node that is `me` may open a seal under `key`: the control plane opens k1 and
-/// k3; guest g opens only k2 of g and kb of the guests. Anything else is a reflection or a
-/// message for someone else.
-fn may_open(me: &Principal, key: &KeyId) -> bool {
-    let owner = key.principal();
-    if me.is_control_plane() {
-        match key.role() {
-            Role::K1 => *owner == Principal::control(),
-            Role::K3 => owner.guest_id().is_some(),
-            _ => false,
-        }
-    } else if me.guest_id().is_some() {
-        match key.role() {
-            Role::K2 => owner == me,
-            Role::Kb => *owner == Principal::guests(),
-            _ => false,
-        }
-    } else {
-        false
-    }
-}
-
-/// What a seal key proves once it opens: k3 of g proves g; k1 and k2 prove only "the
-/// control plane"; kb, held by every guest, proves nothing.
-fn seal_proves(key: &KeyId) -> Option<Principal> {
-    match key.role() {
-        Role::K3 => Some(key.principal().clone()),
-        Role::K1 | Role::K2 => Some(Principal::control()),
-        _ => None,
     }
 }
 
@@ -153,26 +126,19 @@ impl Security {
         // size -> envelope -> v
         let env = EnvelopeRef::decode(bytes, &self.config.limits)
             .map_err(|e| reject(codec_reason(&e)))?;
-
-        // The header decides the peer class (and so the mode); it is decoded now but its
-        // errors are reported in their turn, after the signatures.
-        let header = Header::decode(env.header);
+        let me = &self.config.principal;
         let policy = self.policy();
-        let class_policy = header
-            .as_ref()
-            .ok()
-            .map(|h| *policy.class(PeerClass::of_inbound(h.kind, &h.src)));
-        let mode = class_policy.map_or(Mode::Enforce, |p| p.effective_mode(now));
 
-        // signatures
-        let signer = if mode == Mode::Off {
-            None
-        } else {
+        // signatures: verified unless this node is Off for every class it could assign (a
+        // header's claims cannot be trusted to pick the class yet, so they decide nothing).
+        let signer = if policy.verifies_signatures(me, now) {
             self.verify_signatures(&env).map_err(reject)?
+        } else {
+            None
         };
 
         // header
-        let header = header.map_err(|e| reject(codec_reason(&e)))?;
+        let header = Header::decode(env.header).map_err(|e| reject(codec_reason(&e)))?;
         let fail = |reason: RejectReason| Rejection {
             reason,
             header: Some(Box::new(header.clone())),
@@ -183,7 +149,7 @@ impl Security {
             None => None,
             Some(seal) => {
                 let key = KeyId::parse(&seal.key_id).map_err(|_| fail(RejectReason::Malformed))?;
-                if !may_open(&self.config.principal, &key) {
+                if !evidence::may_open(me, &key, header.kind) {
                     return Err(fail(RejectReason::WrongDirection));
                 }
                 if let Some(keys) = &self.config.keys {
@@ -192,40 +158,17 @@ impl Security {
                 Some(key)
             }
         };
-        let sealed_as = seal_key.as_ref().and_then(seal_proves);
-        if mode != Mode::Off {
-            if let Some(p) = &signer {
-                let fits_seal = match &seal_key {
-                    Some(k) if k.role() == Role::K3 => p == k.principal(),
-                    Some(_) => p.is_control_plane(),
-                    None => true,
-                };
-                // Guests take orders only from the control plane, and so does a fanout.
-                let guest_me = self.config.principal.guest_id().is_some();
-                let needs_control = guest_me || header.kind == Kind::Fanout;
-                if !fits_seal || (needs_control && !p.is_control_plane()) {
-                    return Err(fail(RejectReason::SignerMismatch));
-                }
-            }
-            let src_ok = match (&signer, &sealed_as) {
-                (Some(p), _) => header.src == p.as_str(),
-                (None, Some(p)) if p.guest_id().is_some() => header.src == p.as_str(),
-                (None, Some(_)) => {
-                    Principal::parse(&header.src).is_some_and(|s| s.is_control_plane())
-                }
-                (None, None) => true,
-            };
-            if !src_ok {
-                return Err(fail(RejectReason::SourceMismatch));
-            }
-        }
+        let sealed_as = seal_key.as_ref().and_then(evidence::seal_proves);
+        evidence::check_agreement(me, &header, signer.as_ref(), seal_key.as_ref()).map_err(fail)?;
         if !served(&header.dst) {
             return Err(fail(RejectReason::Misdirected));
         }
 
-        // policy
-        let class_policy = class_policy.unwrap_or_default();
-        let pairwise_ok = class_policy.auth == Auth::SignatureOrPairwise && sealed_as.is_some();
+        // policy: the class of what is proven (the signer, else what a pairwise seal will
+        // prove once it opens), or the strictest class when nothing is.
+        let applied = policy.applied(me, signer.as_ref().or(sealed_as.as_ref()), header.kind, now);
+        let mode = applied.mode;
+        let pairwise_ok = applied.auth == Auth::SignatureOrPairwise && sealed_as.is_some();
         let control_signed = signer.as_ref().is_some_and(|p| p.is_control_plane());
         if mode != Mode::Off && header.kind == Kind::Fanout && !control_signed {
             // kb is held by every guest: only a control-plane signature authenticates a fanout.
@@ -235,7 +178,7 @@ impl Security {
             if signer.is_none() && !pairwise_ok {
                 return Err(fail(RejectReason::Unauthenticated));
             }
-            if class_policy.require_sealed && seal_key.is_none() {
+            if applied.require_sealed && seal_key.is_none() {
                 return Err(fail(RejectReason::Unsealed));
             }
         }
@@ -295,7 +238,7 @@ impl Security {
         // Permissive lets this through: never silently (it is counted by `admit_at` too).
         if mode == Mode::Permissive
             && ((signer.is_none() && !pairwise_ok)
-                || (class_policy.require_sealed && seal_key.is_none()))
+                || (applied.require_sealed && seal_key.is_none()))
         {
             tracing::info!(
                 id = %header.id, src = %header.src, signed = signer.is_some(), sealed = seal_key.is_some(),
@@ -305,6 +248,7 @@ impl Security {
 
         Ok(Admitted {
             principal: signer.clone().or(sealed_as),
+            applied,
             signed: signer.is_some(),
             sealed: seal_key.is_some(),
             body,
@@ -312,9 +256,24 @@ impl Security {
         })
     }
 
+    fn knows_algorithm(&self, algorithm: &str) -> bool {
+        self.config
+            .verifiers
+            .iter()
+            .any(|v| v.algorithm() == algorithm)
+    }
+
     /// Verifies every signature item of a known algorithm; all must verify and name one
-    /// principal. Items of unknown algorithms are skipped.
+    /// principal. Items of unknown algorithms are skipped, whatever their other keys hold.
     fn verify_signatures(&self, env: &EnvelopeRef<'_>) -> Result<Option<Principal>, RejectReason> {
+        // Items whose `k` or `s` did not read as a str and a bin: malformed if the algorithm
+        // is known, skipped otherwise (a future algorithm may shape them differently).
+        for algorithm in &env.opaque_signatures {
+            if self.knows_algorithm(algorithm) {
+                return Err(RejectReason::BadSignature);
+            }
+            self.counters.skipped_algorithm();
+        }
         let mut input = None;
         let mut signer: Option<Principal> = None;
         for (i, item) in env.signatures.iter().enumerate() {

@@ -1,7 +1,9 @@
 //! Security: the hooks (traits), the policy, the replay guard, and the send and receive
 //! pipelines that call them in the order docs/wire-format.md fixes.
 
+mod applied;
 mod counters;
+mod evidence;
 mod hooks;
 mod inbound;
 mod outbound;
@@ -13,6 +15,7 @@ mod replay;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use applied::AppliedPolicy;
 pub use counters::{CounterSnapshot, Counters};
 pub use hooks::{KeyError, KeyResolver, Opener, Peer, Sealer, Signer, Verifier};
 pub use inbound::{Admitted, AdmittedBody, Rejection};

@@ -6,8 +6,9 @@ use std::time::SystemTime;
 use crate::principal::Principal;
 use crate::wire::Kind;
 
-/// How strictly a peer class is treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// How strictly a peer class is treated. Ordered from the loosest to the strictest, so that
+/// `max` is "the stricter of two".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Mode {
     /// Neither sign nor check (sealed input is still opened when a key is held: it cannot be
     /// read otherwise).
@@ -19,13 +20,14 @@ pub enum Mode {
     Enforce,
 }
 
-/// What authenticates a message under [`Mode::Enforce`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What authenticates a message under [`Mode::Enforce`]. Ordered from the loosest to the
+/// strictest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Auth {
-    /// A signature by a pinned key.
-    Signature,
     /// A signature, or a pairwise seal (k1/k2/k3) that opens: only the two ends hold the key.
     SignatureOrPairwise,
+    /// A signature by a pinned key.
+    Signature,
 }
 
 /// Peer classes, each with its own policy.
@@ -40,14 +42,36 @@ pub enum PeerClass {
 }
 
 impl PeerClass {
-    /// The class of a received message: fanout by kind, else by the claimed source.
-    pub fn of_inbound(kind: Kind, src: &str) -> Self {
+    /// Every class.
+    pub const ALL: [PeerClass; 3] = [
+        PeerClass::ControlPlane,
+        PeerClass::Guests,
+        PeerClass::Fanout,
+    ];
+
+    /// The class of a message whose sender was **proven** to be `proven` (by a signature or
+    /// a pairwise seal, which also make `kind` authentic): fanout by kind, else the class of
+    /// the proven principal. Never call this with the header's claimed `src`: a claim
+    /// decides nothing (see [`Policy::applied`]).
+    pub fn of_proven(proven: &Principal, kind: Kind) -> Self {
         if kind == Kind::Fanout {
             PeerClass::Fanout
-        } else if Principal::parse(src).is_some_and(|p| p.is_control_plane()) {
+        } else if proven.is_control_plane() {
             PeerClass::ControlPlane
         } else {
             PeerClass::Guests
+        }
+    }
+
+    /// The classes a receiver `me` could assign a message to, whatever it claims: those of
+    /// every principal it could prove. A guest proves only the control plane (it pins no
+    /// other signer, and opens only seals the control plane made), so it never assigns
+    /// [`PeerClass::Guests`]; any other node may assign all three.
+    pub fn candidates(me: &Principal) -> &'static [PeerClass] {
+        if me.guest_id().is_some() {
+            &[PeerClass::ControlPlane, PeerClass::Fanout]
+        } else {
+            &PeerClass::ALL
         }
     }
 }

@@ -176,6 +176,7 @@ where
         principal,
         signed,
         sealed,
+        ..
     } = message;
     let AdmittedBody::Request(body) = body else {
         security.count_rejection(RejectReason::UnexpectedReply);

@@ -106,7 +106,13 @@ impl RequestBody {
         };
         let args = match f.opt("args") {
             None => Bytes::from_static(EMPTY_MAP),
-            Some(raw) if raw.is_map() => plain.slice_ref(raw.bytes()),
+            Some(raw) if raw.is_map() => {
+                // Every key inside `args`, at any depth, is a str: a typed handler's serde
+                // would read an integer key as a struct field's index, so `{0: v}` could
+                // mean what a by-name check does not see.
+                raw.check_str_keys("args")?;
+                plain.slice_ref(raw.bytes())
+            }
             Some(_) => return Err(CodecError::NotAMap("args")),
         };
         let ctx = f.req("ctx")?;

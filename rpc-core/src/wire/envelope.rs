@@ -29,8 +29,12 @@ pub struct EnvelopeRef<'a> {
     pub header: &'a [u8],
     /// The encoded body map, or its ciphertext and tag when sealed.
     pub body: &'a [u8],
-    /// The signature items, in wire order.
+    /// The signature items whose `k` is a `str` and `s` a `bin`, in wire order.
     pub signatures: Vec<SignatureItem>,
+    /// The algorithm ids of the other items (`k` or `s` absent or of another type), in wire
+    /// order: a receiver that knows the algorithm rejects the message, any other skips the
+    /// item, since only `a` is needed to decide "unknown, skip" (docs/wire-format.md §5).
+    pub opaque_signatures: Vec<&'a str>,
 }
 
 impl<'a> EnvelopeRef<'a> {
@@ -63,6 +67,7 @@ impl<'a> EnvelopeRef<'a> {
         }
         let body = f.bin("b")?;
         let mut signatures = Vec::new();
+        let mut opaque_signatures = Vec::new();
         if let Some(items) = f.opt("sig") {
             // The count is checked from the array's header, before the items are collected.
             let count = items.array_len().ok_or(CodecError::WrongType("sig"))?;
@@ -73,28 +78,34 @@ impl<'a> EnvelopeRef<'a> {
                     limit: limits.max_signatures,
                 });
             }
-            let items = items.array_items("sig")?;
-            for item in items {
+            for item in items.array_items("sig")? {
                 let s = Fields::read(item, "signature item", ["k", "a", "s"])?;
-                let key_id = s.str("k")?;
-                if key_id.len() > limits.max_key_id {
+                let algorithm = s.str("a")?;
+                let key_id = s.opt("k").and_then(|k| k.as_str());
+                if let Some(key_id) = key_id
+                    && key_id.len() > limits.max_key_id
+                {
                     return Err(CodecError::TooLarge {
                         what: "key id",
                         size: key_id.len(),
                         limit: limits.max_key_id,
                     });
                 }
-                signatures.push(SignatureItem {
-                    key_id: key_id.to_owned(),
-                    algorithm: s.str("a")?.to_owned(),
-                    signature: s.bin("s")?.to_vec(),
-                });
+                match (key_id, s.opt("s").and_then(|v| v.as_bin())) {
+                    (Some(key_id), Some(signature)) => signatures.push(SignatureItem {
+                        key_id: key_id.to_owned(),
+                        algorithm: algorithm.to_owned(),
+                        signature: signature.to_vec(),
+                    }),
+                    _ => opaque_signatures.push(algorithm),
+                }
             }
         }
         Ok(Self {
             header,
             body,
             signatures,
+            opaque_signatures,
         })
     }
 }

@@ -143,6 +143,8 @@ impl Header {
     }
 
     /// Decodes header bytes exactly as received (size already checked by the envelope).
+    ///
+    /// A reply without `corr` and a call without `reply` are malformed.
     pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
         let map = single_value(bytes, "header")?;
         let f = Fields::read(
@@ -165,15 +167,25 @@ impl Header {
                 })
             }
         };
+        let kind = Kind::parse(f.str("kind")?)?;
+        let corr = f.opt_bin_exact::<16>("corr")?.map(MessageId);
+        let reply = f.opt_str("reply")?;
+        // Required per kind: a reply names the call it answers, a call where to answer.
+        // (On other kinds they are optional and carry no meaning, but keep their types.)
+        match kind {
+            Kind::Reply if corr.is_none() => return Err(CodecError::MissingKey("corr")),
+            Kind::Call if reply.is_none() => return Err(CodecError::MissingKey("reply")),
+            _ => {}
+        }
         Ok(Self {
             id: MessageId(f.bin_exact::<16>("id")?),
-            kind: Kind::parse(f.str("kind")?)?,
+            kind,
             ts: f.uint("ts")?,
             ttl: f.opt_uint("ttl")?,
             src: f.str("src")?.to_owned(),
             dst: f.str("dst")?.to_owned(),
-            corr: f.opt_bin_exact::<16>("corr")?.map(MessageId),
-            reply: f.opt_str("reply")?.map(str::to_owned),
+            corr,
+            reply: reply.map(str::to_owned),
             seal,
         })
     }

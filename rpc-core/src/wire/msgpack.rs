@@ -94,6 +94,12 @@ impl<'a> Raw<'a> {
         self.entries(what)?.collect()
     }
 
+    /// Checks that every map key inside this value, at every depth, is a `str`, in one pass
+    /// and without allocating. Errors with [`CodecError::NonStringKey`]`(what)` otherwise.
+    pub fn check_str_keys(&self, what: &'static str) -> Result<(), CodecError> {
+        str_keys_len(self.0, MAX_DEPTH, what).map(|_| ())
+    }
+
     /// The number of items of an array, from its header (`None` for anything else), so that
     /// a count limit is checked before the items are collected.
     pub fn array_len(&self) -> Option<usize> {
@@ -124,6 +130,37 @@ impl<'a> Raw<'a> {
         }
         Ok(out)
     }
+}
+
+/// Length of the first value of `buf` (already validated), checking that the keys of every
+/// map within it are strings.
+fn str_keys_len(buf: &[u8], depth: usize, what: &'static str) -> Result<usize, CodecError> {
+    if depth == 0 {
+        return Err(CodecError::TooDeep);
+    }
+    let m = *buf.first().ok_or(CodecError::Truncated)?;
+    let (hdr, count, map) = match m {
+        0x90..=0x9f => (1, usize::from(m & 0x0f), false),
+        0xdc => (3, be_len(buf, 2)?, false),
+        0xdd => (5, be_len(buf, 4)?, false),
+        0x80..=0x8f => (1, usize::from(m & 0x0f), true),
+        0xde => (3, be_len(buf, 2)?, true),
+        0xdf => (5, be_len(buf, 4)?, true),
+        _ => return value_len(buf, depth),
+    };
+    let mut pos = hdr;
+    for _ in 0..count {
+        if map {
+            let key = buf.get(pos..).ok_or(CodecError::Truncated)?;
+            if str_span(key).is_none() {
+                return Err(CodecError::NonStringKey(what));
+            }
+            pos += value_len(key, depth - 1)?;
+        }
+        let value = buf.get(pos..).ok_or(CodecError::Truncated)?;
+        pos += str_keys_len(value, depth - 1, what)?;
+    }
+    Ok(pos)
 }
 
 /// The entries of a validated map, one at a time (see [`Raw::entries`]).

@@ -107,7 +107,12 @@ pub fn envelope_decode(data: &[u8]) {
         // decodes to the same envelope.
         let again = encode_envelope(env.header, env.body, &env.signatures);
         assert!(again.len() <= data.len(), "re-encoding grew the envelope");
-        assert_eq!(EnvelopeRef::decode(&again, &limits).as_ref(), Ok(&env));
+        // (Items of which only the algorithm reads are not re-encoded.)
+        let readable = EnvelopeRef {
+            opaque_signatures: Vec::new(),
+            ..env.clone()
+        };
+        assert_eq!(EnvelopeRef::decode(&again, &limits).as_ref(), Ok(&readable));
         header_decode(env.header);
     }
 }

@@ -179,8 +179,23 @@ pub(super) fn check_admitted(
             .expect("a signed message has a principal");
         assert_eq!(a.header.src, p.as_str(), "signer is not src");
     }
-    let class = sealrpc_core::security::PeerClass::of_inbound(a.header.kind, &a.header.src);
-    let cp = policy.class(class);
+    // The policy that judged it: the class of the proven principal, never of a claim.
+    let class = a
+        .principal
+        .as_ref()
+        .map(|p| sealrpc_core::security::PeerClass::of_proven(p, a.header.kind));
+    assert_eq!(
+        a.applied.class, class,
+        "judged by another class than the proven one"
+    );
+    if let Some(c) = class {
+        let p = policy.class(c);
+        assert_eq!(
+            (a.applied.auth, a.applied.require_sealed),
+            (p.auth, p.require_sealed)
+        );
+    }
+    let cp = a.applied;
     if cp.mode == Mode::Enforce {
         assert!(
             a.principal.is_some(),

@@ -38,6 +38,7 @@ pub(super) struct Msg {
     pub(super) ttl: Option<u64>,
     pub(super) src: String,
     pub(super) dst: String,
+    pub(super) corr: Option<[u8; 16]>,
     pub(super) reply: Option<String>,
     pub(super) seal: Option<String>,
     pub(super) signer: Option<String>,
@@ -47,6 +48,8 @@ pub(super) struct Msg {
     pub(super) future: bool,
     /// Signature items of an unknown algorithm, placed before the ed25519 one.
     pub(super) unknown_sig: bool,
+    /// One more signature item, as raw map bytes, placed first.
+    pub(super) extra_item: Option<Vec<u8>>,
 }
 
 pub(super) fn msg(src: &str, dst: &str) -> Msg {
@@ -57,6 +60,7 @@ pub(super) fn msg(src: &str, dst: &str) -> Msg {
         ttl: Some(30_000),
         src: src.into(),
         dst: dst.into(),
+        corr: None,
         reply: Some(format!("reply.{src}")),
         seal: None,
         signer: None,
@@ -64,6 +68,7 @@ pub(super) fn msg(src: &str, dst: &str) -> Msg {
         args: args(G),
         future: false,
         unknown_sig: false,
+        extra_item: None,
     }
 }
 
@@ -88,6 +93,7 @@ pub(super) fn guest_call() -> Msg {
 pub(super) fn header_bytes(m: &Msg, nonce: &[u8; 24]) -> Vec<u8> {
     let fields = 5
         + usize::from(m.ttl.is_some())
+        + usize::from(m.corr.is_some())
         + usize::from(m.reply.is_some())
         + usize::from(m.seal.is_some());
     let mut w = Writer::default();
@@ -100,6 +106,9 @@ pub(super) fn header_bytes(m: &Msg, nonce: &[u8; 24]) -> Vec<u8> {
     }
     w.str("src").str(&m.src);
     w.str("dst").str(&m.dst);
+    if let Some(corr) = &m.corr {
+        w.str("corr").bin(corr);
+    }
     if let Some(reply) = &m.reply {
         w.str("reply").str(reply);
     }
@@ -119,6 +128,11 @@ pub(super) fn header_bytes(m: &Msg, nonce: &[u8; 24]) -> Vec<u8> {
 }
 
 pub(super) fn body_bytes(m: &Msg) -> Vec<u8> {
+    if m.kind == Kind::Reply {
+        let mut w = Writer::default();
+        w.map(1).str("ok").str("ACTIVE");
+        return w.into_bytes();
+    }
     if !m.future {
         return RequestBody::encode(
             m.method,
@@ -174,11 +188,15 @@ pub(super) fn build(m: &Msg, seal_key_override: Option<&str>) -> Vec<u8> {
         let sig = signer.sign(&signature_input(&h, &b)).unwrap();
         items.push((s.clone(), signer.algorithm().into(), sig, m.future));
     }
+    let extra = usize::from(m.extra_item.is_some());
     let mut w = Writer::default();
-    w.map(3 + usize::from(!items.is_empty()) + usize::from(m.future));
+    w.map(3 + usize::from(!items.is_empty() || extra > 0) + usize::from(m.future));
     w.str("v").uint(1).str("h").bin(&h).str("b").bin(&b);
-    if !items.is_empty() {
-        w.str("sig").array(items.len());
+    if !items.is_empty() || extra > 0 {
+        w.str("sig").array(items.len() + extra);
+        if let Some(item) = &m.extra_item {
+            w.raw(item);
+        }
         for (k, a, s, extra) in &items {
             w.map(3 + usize::from(*extra))
                 .str("k")

@@ -8,6 +8,7 @@
 use serde_json::{Value, json};
 
 mod build;
+mod rules;
 
 use build::*;
 pub use build::{MASTER_HEX, NOW_MS};
@@ -109,7 +110,7 @@ pub fn generate() -> Value {
     );
     let n = bad_known.len();
     bad_known[n - 1] ^= 0x01;
-    let cases = vec![
+    let mut cases = vec![
         case(
             "valid_signed_sealed",
             &valid,
@@ -391,6 +392,7 @@ pub fn generate() -> Value {
             Err("unsupported_envelope"),
         ),
     ];
+    cases.extend(rules::cases());
     json!({
         "format": "sealrpc v1 golden vectors (see docs/vectors/README.md)",
         "now_ms": NOW_MS,
