@@ -8,7 +8,7 @@ use sealrpc_examples::trove::net::TransportChoice;
 /// The reason attack `attack` (by its text in the table) must be rejected for.
 pub fn expected_reason(attack: &str) -> Reason {
     use RejectReason as R;
-    let table: [(&str, Reason); 14] = [
+    let table: [(&str, Reason); 20] = [
         ("read B's", Reason::Pipeline(R::WrongDirection)),
         (
             "forge a control-plane call",
@@ -29,6 +29,24 @@ pub fn expected_reason(attack: &str) -> Reason {
         (
             "publish to B's queue with A's broker user",
             Reason::BrokerAccessRefused,
+        ),
+        (
+            "unsigned, claims src=control",
+            Reason::Pipeline(R::Unauthenticated),
+        ),
+        (
+            "garbage signature by sig/control",
+            Reason::Pipeline(R::BadSignature),
+        ),
+        (
+            "seal a cast to B under kb",
+            Reason::Pipeline(R::WrongDirection),
+        ),
+        ("send a reply without corr", Reason::Pipeline(R::Malformed)),
+        ("read the API's context secret", Reason::SecretWithheld),
+        (
+            "fill the replay guard",
+            Reason::Pipeline(R::ReplayGuardFull),
         ),
         ("use a stale epoch", Reason::Pipeline(R::StaleKey)),
         ("use a revoked key", Reason::Pipeline(R::RevokedKey)),
