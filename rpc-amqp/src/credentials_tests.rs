@@ -6,20 +6,40 @@ fn regexes_are_anchored_and_escaped() {
     let c = GuestCredentials::for_guest("a1b2", &CredentialPolicy::default()).unwrap();
     assert_eq!(c.user, "guest-a1b2");
     assert_eq!(c.password.len(), 64);
-    assert_eq!(
-        c.permissions.configure,
-        r"^(guestagent\.a1b2|guestagent_fanout\.a1b2)$"
-    );
-    assert_eq!(
-        c.permissions.write,
-        r"^(guestagent\.a1b2|guestagent_fanout\.a1b2|sealrpc|amq\.default)$"
-    );
+    assert_eq!(c.permissions.configure, "^$");
+    assert_eq!(c.permissions.write, r"^(conductor_ingress|sealrpc_reply)$");
     assert_eq!(
         c.permissions.read,
-        r"^(guestagent\.a1b2|guestagent_fanout\.a1b2|sealrpc|guestagent_fanout)$"
+        r"^(guestagent\.a1b2|guestagent_fanout\.a1b2)$"
     );
+    assert_eq!(c.topic_permissions.len(), 2);
+    assert_eq!(c.topic_permissions[0].exchange, "conductor_ingress");
     assert_eq!(c.topic_permissions[0].write, r"^(conductor)(\..+)?$");
-    assert_eq!(c.topic_permissions[0].read, r"^guestagent\.a1b2$");
+    assert_eq!(c.topic_permissions[0].read, "^$");
+    assert_eq!(c.topic_permissions[1].exchange, "sealrpc_reply");
+    assert_eq!(
+        c.topic_permissions[1].write,
+        r"^sealrpc\-reply\.[0-9a-f]{24}$"
+    );
+    assert_eq!(c.topic_permissions[1].read, "^$");
+    let names: Vec<_> = c
+        .queues
+        .iter()
+        .map(|q| (&q.name[..], &q.exchange[..], &q.routing_key[..]))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("guestagent.a1b2", "sealrpc", "guestagent.a1b2"),
+            ("guestagent_fanout.a1b2", "guestagent_fanout", ""),
+        ]
+    );
+    let op = &c.operator_policy;
+    assert_eq!(op.pattern, r"^guestagent(_fanout)?\.");
+    assert_eq!(
+        op.definition,
+        r#"{"max-length":1000,"max-length-bytes":67108864,"expires":604800000}"#
+    );
     assert!(!format!("{c:?}").contains(&c.password));
     assert_eq!(
         c.url("amqp", "h:1"),
@@ -44,4 +64,23 @@ fn rejects_bad_names() {
         GuestCredentials::for_guest("x", &bad),
         Err(CredentialError::CallTopicIsGuestTopic(_))
     ));
+}
+
+#[test]
+fn reply_tokens_are_exact() {
+    use crate::topology::is_reply_token;
+    assert!(is_reply_token(&format!(
+        "sealrpc-reply.{}",
+        "0a".repeat(12)
+    )));
+    for bad in [
+        "sealrpc-reply.".to_owned(),
+        format!("sealrpc-reply.{}", "0A".repeat(12)),
+        format!("sealrpc-reply.{}", "0a".repeat(13)),
+        format!("sealrpc-reply.{}x", "0a".repeat(12)),
+        format!("amq.rabbitmq.reply-to.{}", "0a".repeat(12)),
+        format!("guestagent.{}", "0a".repeat(12)),
+    ] {
+        assert!(!is_reply_token(&bad), "{bad}");
+    }
 }

@@ -19,6 +19,7 @@ mod consume;
 pub mod credentials;
 pub mod error;
 pub mod options;
+pub mod provision;
 mod publish;
 mod reply;
 pub mod topology;
