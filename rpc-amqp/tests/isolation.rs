@@ -185,7 +185,7 @@ async fn attacks(probe: &mut Probe, fleet: &Fleet, tm: &str) {
         (
             "ingress, unroutable key",
             ingress.clone(),
-            "nobody.there",
+            &unroutable,
             None,
         ),
         ("reply exchange with B's key", reply_x.clone(), b_q, None),
