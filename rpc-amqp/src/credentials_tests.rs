@@ -84,3 +84,38 @@ fn reply_tokens_are_exact() {
         assert!(!is_reply_token(&bad), "{bad}");
     }
 }
+
+#[test]
+fn admin_applies_limits_and_the_operator_policy_without_the_password() {
+    let c = GuestCredentials::for_guest("a1b2", &CredentialPolicy::default()).unwrap();
+    let cmds = crate::admin::Rabbitmqctl::commands(&c);
+    let names: Vec<&str> = cmds.iter().map(|c| c[0].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "add_user",
+            "set_permissions",
+            "set_user_limits",
+            "set_operator_policy",
+            "set_topic_permissions",
+            "set_topic_permissions"
+        ]
+    );
+    assert_eq!(
+        cmds[2],
+        [
+            "set_user_limits",
+            "guest-a1b2",
+            r#"{"max-connections":2,"max-channels":24}"#
+        ]
+    );
+    assert_eq!(
+        cmds[3][7..],
+        [
+            "sealrpc-guests-guestagent".to_owned(),
+            r"^guestagent(_fanout)?\.".to_owned(),
+            c.operator_policy.definition.clone(),
+        ]
+    );
+    assert!(cmds.iter().flatten().all(|a| !a.contains(&c.password)));
+}
