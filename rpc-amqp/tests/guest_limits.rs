@@ -39,9 +39,17 @@ async fn a_guest_cannot_exceed_its_limits() {
     let tag = uniq("lim");
     let fleet = Fleet::start(policy(&tag, LIMITS), &["cccc3333", "dddd4444"]).await;
     let old_style = format!("{}.old-style", fleet.policy.guest_topic);
-    let outcome = tokio::time::timeout(Duration::from_secs(90), scenario(&fleet, &old_style)).await;
+    let fleet = std::sync::Arc::new(fleet);
+    let task = {
+        let (fleet, old_style) = (fleet.clone(), old_style.clone());
+        tokio::spawn(async move {
+            tokio::time::timeout(Duration::from_secs(90), scenario(&fleet, &old_style)).await
+        })
+    };
+    // A panic in the scenario still lets everything below be cleaned up.
+    let outcome = guest_setup::unwind_after(task.await);
     fleet.cleanup(std::slice::from_ref(&old_style), &[]).await;
-    let violations = outcome.expect("scenario timed out");
+    let violations = outcome().expect("scenario timed out");
     assert!(
         violations.is_empty(),
         "{} violation(s):\n{}",

@@ -46,14 +46,22 @@ async fn a_guest_reaches_only_what_it_may_call_and_replies_it_owes() {
     .await;
     let tm = format!("{tag}-tm");
     let old = format!("{tag}-old");
-    let outcome = tokio::time::timeout(Duration::from_secs(90), scenario(&fleet, &tm, &old)).await;
+    let fleet = std::sync::Arc::new(fleet);
+    let task = {
+        let (fleet, tm, old) = (fleet.clone(), tm.clone(), old.clone());
+        tokio::spawn(async move {
+            tokio::time::timeout(Duration::from_secs(90), scenario(&fleet, &tm, &old)).await
+        })
+    };
+    // A panic in the scenario still lets everything below be cleaned up.
+    let outcome = guest_setup::unwind_after(task.await);
     fleet
         .cleanup(
             &[tm.clone(), format!("{tm}.t1"), format!("{old}.g")],
             &[topology::ingress_exchange(&tm)],
         )
         .await;
-    let violations = outcome.expect("scenario timed out");
+    let violations = outcome().expect("scenario timed out");
     assert!(
         violations.is_empty(),
         "{} violation(s):\n{}",
@@ -123,7 +131,7 @@ async fn scenario(fleet: &Fleet, tm: &str, old: &str) -> Vec<String> {
     }
 
     let mut v = probe.violations;
-    v.extend(legitimate(fleet, &a, &mut victims, &cond, old).await);
+    v.extend(legitimate(fleet, &a, &mut victims, (&cond, tm), old).await);
     a.close().await;
     b.close().await;
     v
@@ -295,7 +303,7 @@ async fn legitimate(
     fleet: &Fleet,
     a: &AmqpTransport,
     victims: &mut Victims,
-    cond: &str,
+    (cond, tm): (&str, &str),
     old: &str,
 ) -> Vec<String> {
     let mut v = Vec::new();
@@ -357,7 +365,7 @@ async fn legitimate(
     };
     for (what, to) in [
         ("B", to_b),
-        ("the task manager", Address::Topic(victims_tm(fleet))),
+        ("the task manager", Address::Topic(tm.to_owned())),
     ] {
         let e = a.send(msg(to, "x")).await;
         fail(
@@ -404,11 +412,4 @@ async fn legitimate(
     let ok = probe::old_guest_answers(op, &mut op_inbox, &fleet.policy.control_exchange, old).await;
     fail("an old-style guest's direct reply-to answer arrives", ok);
     v
-}
-
-fn victims_tm(fleet: &Fleet) -> String {
-    format!(
-        "{}-tm",
-        fleet.policy.control_exchange.trim_end_matches("-ctl")
-    )
 }

@@ -114,13 +114,28 @@ impl Fleet {
             if original() {
                 c = with_original_permissions(c, &policy);
             }
-            ctl.apply_async(&c).await.unwrap();
-            if original() {
-                original_side(&c).await;
-            } else {
-                operator.provision_guest(&c).await.unwrap();
+            let applied = ctl.apply_async(&c).await;
+            guests.push(c.clone());
+            let provisioned = match &applied {
+                Err(e) => Err(e.to_string()),
+                Ok(()) if original() => {
+                    original_side(&c).await;
+                    Ok(())
+                }
+                Ok(()) => operator
+                    .provision_guest(&c)
+                    .await
+                    .map_err(|e| e.to_string()),
+            };
+            if let Err(e) = provisioned {
+                let fleet = Self {
+                    policy,
+                    operator,
+                    guests,
+                };
+                fleet.cleanup(&[], &[]).await;
+                panic!("provisioning failed: {e}");
             }
-            guests.push(c);
         }
         Self {
             policy,
@@ -233,6 +248,15 @@ async fn original_side(c: &GuestCredentials) {
         .unwrap();
     }
     let _ = conn.close(200, "original".into()).await;
+}
+
+/// The scenario task's result, to take after cleanup: re-raises its panic then.
+pub fn unwind_after<T: Send + 'static>(r: Result<T, tokio::task::JoinError>) -> impl FnOnce() -> T {
+    move || match r {
+        Ok(v) => v,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("scenario task failed: {e}"),
+    }
 }
 
 /// Deletes queues and exchanges as the admin user.
