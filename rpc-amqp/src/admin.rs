@@ -1,5 +1,9 @@
 //! Applying [`GuestCredentials`] to a broker with `rabbitmqctl` (run where the operator
-//! can administer RabbitMQ). Passwords go through stdin, never on a command line.
+//! can administer RabbitMQ): the user, its vhost and topic permissions, its connection
+//! and channel limits, and the guest topic's operator policy. Passwords go through stdin,
+//! never on a command line. The guest's queues are declared over AMQP by the operator's
+//! transport ([`AmqpTransport::provision_guest`](crate::AmqpTransport::provision_guest)):
+//! `rabbitmqctl` cannot declare queues.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -58,6 +62,28 @@ impl Rabbitmqctl {
                 p.read.clone(),
             ],
         ];
+        let l = &creds.limits;
+        cmds.push(vec![
+            "set_user_limits".into(),
+            creds.user.clone(),
+            format!(
+                "{{\"max-connections\":{},\"max-channels\":{}}}",
+                l.max_connections, l.max_channels
+            ),
+        ]);
+        let op = &creds.operator_policy;
+        cmds.push(vec![
+            "set_operator_policy".into(),
+            "-p".into(),
+            creds.vhost.clone(),
+            "--priority".into(),
+            op.priority.to_string(),
+            "--apply-to".into(),
+            "queues".into(),
+            op.name.clone(),
+            op.pattern.clone(),
+            op.definition.clone(),
+        ]);
         for t in &creds.topic_permissions {
             cmds.push(vec![
                 "set_topic_permissions".into(),
@@ -138,6 +164,39 @@ impl Rabbitmqctl {
             Err(e) if e.code == Some(NO_SUCH_USER) => Ok(()),
             r => r,
         }
+    }
+
+    /// Removes the operator policy `name` (shared by a guest topic's guests: clear it when
+    /// the last one is gone); a missing policy is not an error.
+    pub fn clear_operator_policy(&self, vhost: &str, name: &str) -> Result<(), AdminError> {
+        let args = [
+            "clear_operator_policy".into(),
+            "-p".into(),
+            vhost.to_owned(),
+            name.to_owned(),
+        ];
+        match self.run(&args, None) {
+            Err(e) if e.output.contains("does not exist") || e.output.contains("not found") => {
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    /// [`Rabbitmqctl::clear_operator_policy`] on tokio's blocking pool.
+    pub async fn clear_operator_policy_async(
+        &self,
+        vhost: &str,
+        name: &str,
+    ) -> Result<(), AdminError> {
+        let (me, v, n) = (self.clone(), vhost.to_owned(), name.to_owned());
+        tokio::task::spawn_blocking(move || me.clear_operator_policy(&v, &n))
+            .await
+            .map_err(|e| AdminError {
+                args: "clear_operator_policy".into(),
+                code: None,
+                output: e.to_string(),
+            })?
     }
 
     /// [`Rabbitmqctl::apply`] on tokio's blocking pool.

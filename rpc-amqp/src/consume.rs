@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::{self, BoxStream};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Consumer};
 use sealrpc_core::transport::{Acker, Delivery, ListenSpec, TransportError, TransportErrorKind};
 use tokio::sync::mpsc;
@@ -55,10 +55,22 @@ impl Acker for AmqpAcker {
 }
 
 /// Turns a lapin delivery into a transport [`Delivery`]; `ack` says whether it needs one.
+///
+/// The delivery's `reply_to` is the caller's reply route token when the call names a
+/// well-formed one in the [`topology::REPLY_HEADER`] header (reply through the reply
+/// exchange), else the AMQP `reply_to` (a direct reply-to name).
 pub(crate) fn to_delivery(d: lapin::message::Delivery, ack: bool) -> Delivery {
     let props = &d.properties;
+    let token = props.headers().as_ref().and_then(|h| {
+        match h.inner().get(topology::REPLY_HEADER) {
+            Some(AMQPValue::LongString(s)) => Some(s.to_string()),
+            Some(AMQPValue::ShortString(s)) => Some(s.to_string()),
+            _ => None,
+        }
+        .filter(|t| topology::is_reply_token(t))
+    });
     Delivery {
-        reply_to: props.reply_to().as_ref().map(|s| s.to_string()),
+        reply_to: token.or_else(|| props.reply_to().as_ref().map(|s| s.to_string())),
         broker_user: props.user_id().as_ref().map(|s| s.to_string()),
         acker: if ack {
             Some(Box::new(AmqpAcker(d.acker.clone())) as Box<dyn Acker>)
@@ -108,9 +120,13 @@ pub(crate) async fn establish(
         .await
         .map_err(|e| error::from_lapin(&e, "set prefetch"))?;
     topology::declare_control(&ch, opts).await?;
+    if !opts.declare_exchanges {
+        return establish_restricted(ch, spec).await;
+    }
     let mut consumers = Vec::new();
     let server_q = topology::server_queue(&spec.topic, &spec.server);
     topology::declare_bound_queue(&ch, opts, &server_q).await?;
+    topology::bind_ingress(&ch, opts, &spec.topic, &server_q).await?;
     // One listener per server name, like the in-memory transport (exclusive consumer);
     // quorum queues do not take exclusive consumers.
     let exclusive = !(opts.durable && opts.quorum_queues);
@@ -118,12 +134,38 @@ pub(crate) async fn establish(
     if spec.shared {
         let q = topology::shared_queue(&spec.topic);
         topology::declare_bound_queue(&ch, opts, &q).await?;
+        topology::bind_ingress(&ch, opts, &spec.topic, &q).await?;
         consumers.push(consume(&ch, &q, false).await?);
     }
     if spec.fanout {
         topology::declare_fanout(&ch, opts, &spec.topic).await?;
         let q = topology::declare_fanout_queue(&ch, &spec.topic, &spec.server).await?;
         consumers.push(consume(&ch, &q, false).await?);
+    }
+    Ok(Established {
+        channel: ch,
+        consumers,
+    })
+}
+
+/// A restricted guest (`declare_exchanges: false`) declares and binds nothing: it checks
+/// its provisioned queues (passive declare) and consumes them, one listener per queue.
+async fn establish_restricted(
+    ch: Channel,
+    spec: &ListenSpec,
+) -> Result<Established, TransportError> {
+    // (queue, exclusive consumer): its own queues have one listener, a shared one many.
+    let mut queues = vec![(topology::server_queue(&spec.topic, &spec.server), true)];
+    if spec.shared {
+        queues.push((topology::shared_queue(&spec.topic), false));
+    }
+    if spec.fanout {
+        queues.push((topology::fanout_queue(&spec.topic, &spec.server), true));
+    }
+    let mut consumers = Vec::new();
+    for (q, exclusive) in &queues {
+        topology::check_queue(&ch, q).await?;
+        consumers.push(consume(&ch, q, *exclusive).await?);
     }
     Ok(Established {
         channel: ch,

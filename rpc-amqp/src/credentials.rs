@@ -1,28 +1,32 @@
-//! Per-guest broker credentials: a RabbitMQ user per guest whose permissions confine it
-//! to its own queues and to the routing keys it may publish.
+//! Per-guest broker credentials: a RabbitMQ user per guest that can deliver only to the
+//! queues of the services it may call and to the reply inbox of a call it answers, and
+//! can configure nothing.
 //!
 //! For guest `<id>` with the default [`CredentialPolicy`] (guest topic `guestagent`,
 //! control exchange `sealrpc`, call topics `conductor`):
 //!
 //! | what | regex |
 //! |---|---|
-//! | configure (declare/delete) | `^(guestagent\.<id>\|guestagent_fanout\.<id>)$` |
-//! | write (publish to exchange, bind to queue) | `^(guestagent\.<id>\|guestagent_fanout\.<id>\|sealrpc\|amq\.default)$` |
-//! | read (consume queue, bind from exchange) | `^(guestagent\.<id>\|guestagent_fanout\.<id>\|sealrpc\|guestagent_fanout)$` |
-//! | topic write on `sealrpc` (routing keys it publishes) | `^(conductor)(\..+)?$` |
-//! | topic read on `sealrpc` (routing keys it binds) | `^guestagent\.<id>$` |
+//! | configure (declare/delete anything) | `^$` (nothing) |
+//! | write (publish to exchange, bind to queue) | `^(conductor_ingress\|sealrpc_reply)$` |
+//! | read (consume queue, bind from exchange) | `^(guestagent\.<id>\|guestagent_fanout\.<id>)$` |
+//! | topic write on `conductor_ingress` | `^(conductor)(\..+)?$` |
+//! | topic write on `sealrpc_reply` | `^sealrpc-reply\.[0-9a-f]{24}$` |
+//! | topic read on both | `^$` (binds nothing) |
 //!
-//! The guest cannot declare exchanges, so it connects with
+//! The guest's two queues are declared and bound by the operator
+//! ([`AmqpTransport::provision_guest`](crate::AmqpTransport::provision_guest)) with fixed
+//! arguments (durable, capped, no dead-lettering); the guest connects with
 //! [`AmqpOptions::declare_exchanges`](crate::AmqpOptions::declare_exchanges) = false and
-//! the operator's services create `sealrpc` and `guestagent_fanout` first.
+//! only checks them. [`crate::admin`] applies the user, its permissions, its connection
+//! and channel limits and the guest topic's operator policy.
 //!
-//! Limitation: RabbitMQ cannot restrict routing keys on the default exchange (topic
-//! permissions apply to topic exchanges only), and replies by direct reply-to need write
-//! on `amq.default`; a guest could therefore publish into another queue by name through
-//! the default exchange. Such a message still carries the guest's broker-validated
-//! `user-id` (seen as `Delivery::broker_user`) and the guest's signature, so receivers
-//! reject it; the broker-level confinement covers consuming, binding and the control
-//! exchange.
+//! Why these and not fewer: an exchange the guest may write to must lead only to queues
+//! it may reach, whatever it puts in the routing key or the `CC`/`BCC` headers (RabbitMQ
+//! checks topic permissions on the routing key only, and not on dead-lettering or
+//! alternate exchanges). `<topic>_ingress` has only that topic's queues bound, and
+//! `<control>_reply` only the control plane's reply queues, each bound with an
+//! unguessable route token that the guest learns only from a call it receives.
 
 use std::fmt;
 
@@ -44,6 +48,65 @@ pub struct CredentialPolicy {
     pub call_topics: Vec<String>,
     /// Prefix of guest user names (default `guest-`).
     pub user_prefix: String,
+    /// The resource limits each guest gets.
+    pub limits: GuestLimits,
+}
+
+/// Per-guest resource limits, applied by the operator side ([`crate::admin`] and
+/// [`AmqpTransport::provision_guest`](crate::AmqpTransport::provision_guest)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestLimits {
+    /// Connections the guest's user may hold at once (`set_user_limits max-connections`).
+    pub max_connections: u32,
+    /// Channels the guest's user may hold at once, over all its connections
+    /// (`max-channels`). A transport opens one per listener, up to `publisher_channels`
+    /// to publish and `publisher_channels` per reply inbox, and one briefly to declare.
+    pub max_channels: u32,
+    /// Messages each guest queue holds at most (further publishes are refused).
+    pub max_queue_length: u32,
+    /// Bytes of message bodies each guest queue holds at most.
+    pub max_queue_bytes: u64,
+    /// A guest queue unused (no consumer, no re-check) this long is deleted by the broker;
+    /// the guest is then re-provisioned (provisioning is idempotent). `None`: never.
+    pub queue_expires: Option<std::time::Duration>,
+}
+
+impl Default for GuestLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 2,
+            max_channels: 24,
+            max_queue_length: 1000,
+            max_queue_bytes: 64 * 1024 * 1024,
+            queue_expires: Some(std::time::Duration::from_secs(7 * 24 * 3600)),
+        }
+    }
+}
+
+/// A RabbitMQ operator policy (`rabbitmqctl set_operator_policy`) over the guest topic's
+/// queues: the broker applies the stricter of it and a queue's own arguments, so it caps
+/// also queues that old-style guest users declared themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorPolicy {
+    /// The policy's name.
+    pub name: String,
+    /// The queue-name regex it applies to.
+    pub pattern: String,
+    /// Its definition (JSON object).
+    pub definition: String,
+    /// Its priority (the highest matching operator policy applies).
+    pub priority: u32,
+}
+
+/// A queue the operator declares for a guest, and where it is bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestQueue {
+    /// The queue.
+    pub name: String,
+    /// The exchange it is bound to.
+    pub exchange: String,
+    /// The binding's routing key.
+    pub routing_key: String,
 }
 
 impl Default for CredentialPolicy {
@@ -54,6 +117,29 @@ impl Default for CredentialPolicy {
             guest_topic: "guestagent".to_owned(),
             call_topics: vec!["conductor".to_owned()],
             user_prefix: "guest-".to_owned(),
+            limits: GuestLimits::default(),
+        }
+    }
+}
+
+impl CredentialPolicy {
+    /// The operator policy capping every guest queue of this policy's guest topic (one for
+    /// the whole fleet: set it once, e.g. by [`crate::admin::Rabbitmqctl::apply`]).
+    pub fn operator_policy(&self) -> OperatorPolicy {
+        let l = &self.limits;
+        let mut def = format!(
+            "{{\"max-length\":{},\"max-length-bytes\":{}",
+            l.max_queue_length, l.max_queue_bytes
+        );
+        if let Some(e) = l.queue_expires {
+            def.push_str(&format!(",\"expires\":{}", e.as_millis().max(1)));
+        }
+        def.push('}');
+        OperatorPolicy {
+            name: format!("sealrpc-guests-{}", self.guest_topic),
+            pattern: format!("^{}(_fanout)?\\.", regex_escape(&self.guest_topic)),
+            definition: def,
+            priority: 100,
         }
     }
 }
@@ -117,6 +203,14 @@ pub struct GuestCredentials {
     /// What the guest listens to: its own `topic.server` queue and its fanout, not the
     /// shared topic queue.
     pub listen: ListenSpec,
+    /// The control exchange its server queue is bound to.
+    pub control_exchange: String,
+    /// The queues the operator declares for it (server queue, fanout queue).
+    pub queues: Vec<GuestQueue>,
+    /// Its resource limits.
+    pub limits: GuestLimits,
+    /// The guest topic's operator policy (the same for every guest of the policy).
+    pub operator_policy: OperatorPolicy,
 }
 
 impl fmt::Debug for GuestCredentials {
@@ -128,6 +222,10 @@ impl fmt::Debug for GuestCredentials {
             .field("permissions", &self.permissions)
             .field("topic_permissions", &self.topic_permissions)
             .field("listen", &self.listen)
+            .field("control_exchange", &self.control_exchange)
+            .field("queues", &self.queues)
+            .field("limits", &self.limits)
+            .field("operator_policy", &self.operator_policy)
             .finish()
     }
 }
@@ -196,53 +294,62 @@ impl GuestCredentials {
         let topic = &policy.guest_topic;
         let own_queue = topology::server_queue(topic, instance_id);
         let own_fanout = topology::fanout_queue(topic, instance_id);
-        let own = vec![own_queue.clone(), own_fanout.clone()];
-        let write: Vec<String> = own
+        let reply_exchange = topology::reply_exchange(&policy.control_exchange);
+        let write: Vec<String> = policy
+            .call_topics
             .iter()
-            .cloned()
-            .chain([policy.control_exchange.clone(), "amq.default".to_owned()])
+            .map(|t| topology::ingress_exchange(t))
+            .chain([reply_exchange.clone()])
             .collect();
-        let read: Vec<String> = own
+        let mut topic_permissions: Vec<TopicPermissions> = policy
+            .call_topics
             .iter()
-            .cloned()
-            .chain([
-                policy.control_exchange.clone(),
-                topology::fanout_exchange(topic),
-            ])
+            .map(|t| TopicPermissions {
+                exchange: topology::ingress_exchange(t),
+                write: format!("^({})(\\..+)?$", regex_escape(t)),
+                read: "^$".to_owned(),
+            })
             .collect();
-        let topic_write = if policy.call_topics.is_empty() {
-            "^$".to_owned() // nothing
-        } else {
-            format!(
-                "^({})(\\..+)?$",
-                policy
-                    .call_topics
-                    .iter()
-                    .map(|t| regex_escape(t))
-                    .collect::<Vec<_>>()
-                    .join("|")
-            )
-        };
+        topic_permissions.push(TopicPermissions {
+            exchange: reply_exchange,
+            write: format!(
+                "^{}[0-9a-f]{{{}}}$",
+                regex_escape(topology::REPLY_TOKEN_PREFIX),
+                topology::REPLY_TOKEN_HEX
+            ),
+            read: "^$".to_owned(),
+        });
         Ok(Self {
             user: format!("{}{instance_id}", policy.user_prefix),
             password: hex::encode(raw),
             vhost: policy.vhost.clone(),
             permissions: VhostPermissions {
-                configure: alternation(&own),
+                configure: "^$".to_owned(),
                 write: alternation(&write),
-                read: alternation(&read),
+                read: alternation(&[own_queue.clone(), own_fanout.clone()]),
             },
-            topic_permissions: vec![TopicPermissions {
-                exchange: policy.control_exchange.clone(),
-                write: topic_write,
-                read: format!("^{}$", regex_escape(&own_queue)),
-            }],
+            topic_permissions,
             listen: ListenSpec {
                 topic: topic.clone(),
                 server: instance_id.to_owned(),
                 shared: false,
                 fanout: true,
             },
+            control_exchange: policy.control_exchange.clone(),
+            queues: vec![
+                GuestQueue {
+                    name: own_queue.clone(),
+                    exchange: policy.control_exchange.clone(),
+                    routing_key: own_queue,
+                },
+                GuestQueue {
+                    name: own_fanout,
+                    exchange: topology::fanout_exchange(topic),
+                    routing_key: String::new(),
+                },
+            ],
+            limits: policy.limits.clone(),
+            operator_policy: policy.operator_policy(),
         })
     }
 

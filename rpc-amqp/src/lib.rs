@@ -3,13 +3,15 @@
 //! The RabbitMQ transport of sealrpc, on lapin (tokio). [`AmqpTransport`] implements
 //! [`sealrpc_core::transport::Transport`] with an oslo.messaging-like topology (a topic
 //! control exchange with `topic` and `topic.server` queues, a `<topic>_fanout` exchange
-//! per topic), direct reply-to for replies, mandatory publishes with publisher confirms
+//! per topic, a `<topic>_ingress` exchange per topic for guests), direct reply-to and a
+//! reply exchange for replies, mandatory publishes with publisher confirms
 //! (`NoListener` fails fast), the AMQP `user-id` on every message, and reconnection with
 //! exponential backoff that re-declares topology and consumers.
 //!
-//! [`credentials`] generates per-guest broker users whose permissions let a guest read
-//! only its own queues and publish only the routing keys it may use; [`admin`] applies
-//! them with `rabbitmqctl`. See `docs/amqp.md` for the operator's view.
+//! [`credentials`] generates per-guest broker users that configure nothing, read only
+//! their own queues and deliver only to the topics they may call and to the reply queues
+//! of calls they answer; [`admin`] applies them (with limits and an operator policy) with
+//! `rabbitmqctl`, and [`AmqpTransport::provision_guest`] declares their queues. See `docs/amqp.md` for the operator's view.
 #![forbid(unsafe_code)]
 
 mod address;
@@ -19,6 +21,7 @@ mod consume;
 pub mod credentials;
 pub mod error;
 pub mod options;
+pub mod provision;
 mod publish;
 mod reply;
 pub mod topology;

@@ -52,7 +52,9 @@ pub struct AmqpOptions {
     /// returns and confirms are correlated exactly).
     pub publisher_channels: usize,
     /// Declare exchanges (needs `configure` permission on them). A restricted guest sets
-    /// this to false: exchanges are then only checked (passive declare) and must exist.
+    /// this to false: it then declares and binds nothing (exchanges and its queues, which
+    /// the operator provisioned, are only checked by passive declare), and publishes calls
+    /// and casts through the callee topic's ingress exchange (see `docs/amqp.md`).
     pub declare_exchanges: bool,
     /// Connection name shown in the RabbitMQ management UI.
     pub connection_name: Option<String>,

@@ -1,4 +1,13 @@
-//! Reply inboxes over RabbitMQ direct reply-to (`amq.rabbitmq.reply-to`).
+//! Reply inboxes over RabbitMQ direct reply-to (`amq.rabbitmq.reply-to`), plus, on the
+//! control plane, a reply queue bound to the reply exchange.
+//!
+//! A control-plane inbox (a transport that declares, `declare_exchanges`) also declares
+//! an exclusive, capped reply queue named by its route token and bound to the reply
+//! exchange with that token, and its calls carry the token in the
+//! [`REPLY_HEADER`](crate::topology::REPLY_HEADER) header. A guest then replies through
+//! the reply exchange and needs no write on the default exchange (which routes to any
+//! queue by name); an old guest, which knows only the AMQP `reply_to`, still replies by
+//! direct reply-to.
 //!
 //! Each inbox owns a few confirm-mode channels (`AmqpOptions::publisher_channels`), each
 //! consuming `amq.rabbitmq.reply-to` (no-ack, as RabbitMQ requires) into the inbox; a call
@@ -19,8 +28,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use lapin::options::BasicConsumeOptions;
-use lapin::types::FieldTable;
+use futures_util::stream::{self, BoxStream};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Consumer};
 use sealrpc_core::transport::{Delivery, TransportError};
 use tokio::sync::{Mutex as AsyncMutex, mpsc, watch};
@@ -28,11 +40,19 @@ use tokio::sync::{Mutex as AsyncMutex, mpsc, watch};
 use crate::connection::{Link, Supervisor, reestablish};
 use crate::consume::to_delivery;
 use crate::error;
+use crate::options::AmqpOptions;
 use crate::publish::{self, Failed, Publish, Routed};
-use crate::topology::DIRECT_REPLY_TO;
+use crate::topology::{self, DIRECT_REPLY_TO};
 
 /// Prefix of inbox routes.
-pub(crate) const ROUTE_PREFIX: &str = "sealrpc-reply.";
+pub(crate) const ROUTE_PREFIX: &str = topology::REPLY_TOKEN_PREFIX;
+
+/// Messages a control-plane reply queue holds at most (then publishes are refused).
+const REPLY_QUEUE_MAX_LENGTH: i64 = 4096;
+/// Bytes a control-plane reply queue holds at most.
+const REPLY_QUEUE_MAX_BYTES: i64 = 64 * 1024 * 1024;
+/// Unacknowledged deliveries from a reply queue (bounds what a flood costs the client).
+const REPLY_QUEUE_PREFETCH: u16 = 256;
 
 /// One channel of an inbox: the current channel (None while re-establishing) and a publish
 /// lock (one publish in flight per channel).
@@ -132,10 +152,15 @@ impl Inboxes {
         sup: Arc<Supervisor>,
         link: &Link,
     ) -> Result<(String, mpsc::Receiver<Delivery>), TransportError> {
+        let mut id = [0u8; topology::REPLY_TOKEN_HEX / 2];
+        sealrpc_core::rand::fill(&mut id);
+        let route = format!("{ROUTE_PREFIX}{}", hex::encode(id));
         let mut slots = Vec::new();
         let mut consumers = Vec::new();
-        for _ in 0..sup.opts.publisher_channels.max(1) {
-            let (ch, consumer) = establish(link).await?;
+        for i in 0..sup.opts.publisher_channels.max(1) {
+            // The first channel also consumes the reply queue (control plane only).
+            let queue = (i == 0 && sup.opts.declare_exchanges).then_some(route.as_str());
+            let (ch, consumer) = establish(link, &sup.opts, queue).await?;
             let (ch_tx, _) = watch::channel(Some((link.generation, ch)));
             slots.push(Slot {
                 channel: ch_tx,
@@ -143,9 +168,6 @@ impl Inboxes {
             });
             consumers.push(consumer);
         }
-        let mut id = [0u8; 12];
-        sealrpc_core::rand::fill(&mut id);
-        let route = format!("{ROUTE_PREFIX}{}", hex::encode(id));
         let inbox = Arc::new(Inbox {
             slots,
             next: AtomicUsize::new(0),
@@ -162,8 +184,9 @@ impl Inboxes {
                 tx.clone(),
                 live.clone(),
             );
+            let queue = (i == 0 && sup.opts.declare_exchanges).then(|| r.clone());
             tokio::spawn(async move {
-                run(sup, &inbox.slots[i], consumer, tx).await;
+                run(sup, &inbox.slots[i], queue, consumer, tx).await;
                 // The last channel task to end forgets the route.
                 if live.fetch_sub(1, Ordering::AcqRel) == 1 {
                     me.lock().remove(&r);
@@ -174,9 +197,16 @@ impl Inboxes {
     }
 }
 
-async fn establish(link: &Link) -> Result<(Channel, Consumer), TransportError> {
+/// What one inbox channel consumes: direct reply-to (no-ack) and maybe the reply queue.
+type Consumers = Vec<(Consumer, bool)>;
+
+async fn establish(
+    link: &Link,
+    opts: &AmqpOptions,
+    reply_queue: Option<&str>,
+) -> Result<(Channel, Consumers), TransportError> {
     let ch = publish::confirm_channel(link).await?;
-    let consumer = ch
+    let direct = ch
         .basic_consume(
             DIRECT_REPLY_TO.into(),
             "".into(),
@@ -188,10 +218,72 @@ async fn establish(link: &Link) -> Result<(Channel, Consumer), TransportError> {
         )
         .await
         .map_err(|e| error::from_lapin(&e, "consume amq.rabbitmq.reply-to"))?;
-    Ok((ch, consumer))
+    let mut consumers = vec![(direct, false)];
+    if let Some(q) = reply_queue {
+        consumers.push((declare_reply_queue(&ch, opts, q).await?, true));
+    }
+    Ok((ch, consumers))
 }
 
-async fn run(sup: Arc<Supervisor>, inbox: &Slot, first: Consumer, tx: mpsc::Sender<Delivery>) {
+/// Declares the exclusive, capped reply queue `q`, binds it to the reply exchange with
+/// `q` (the route token) as key, and consumes it with acknowledgements and a prefetch.
+async fn declare_reply_queue(
+    ch: &Channel,
+    opts: &AmqpOptions,
+    q: &str,
+) -> Result<Consumer, TransportError> {
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-max-length".into(),
+        AMQPValue::LongLongInt(REPLY_QUEUE_MAX_LENGTH),
+    );
+    args.insert(
+        "x-max-length-bytes".into(),
+        AMQPValue::LongLongInt(REPLY_QUEUE_MAX_BYTES),
+    );
+    args.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("reject-publish".into()),
+    );
+    let o = QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..QueueDeclareOptions::default()
+    };
+    let what = |e: &lapin::Error, w: &str| error::from_lapin(e, &format!("{w} reply queue {q:?}"));
+    ch.queue_declare(q.into(), o, args)
+        .await
+        .map_err(|e| what(&e, "declare"))?;
+    let exchange = topology::reply_exchange(&opts.control_exchange);
+    ch.queue_bind(
+        q.into(),
+        exchange.as_str().into(),
+        q.into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .map_err(|e| what(&e, "bind"))?;
+    ch.basic_qos(REPLY_QUEUE_PREFETCH, BasicQosOptions::default())
+        .await
+        .map_err(|e| what(&e, "set prefetch of"))?;
+    ch.basic_consume(
+        q.into(),
+        "".into(),
+        BasicConsumeOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .map_err(|e| what(&e, "consume"))
+}
+
+async fn run(
+    sup: Arc<Supervisor>,
+    inbox: &Slot,
+    reply_queue: Option<String>,
+    first: Consumers,
+    tx: mpsc::Sender<Delivery>,
+) {
     let mut consumer = first;
     loop {
         forward(consumer, &tx).await;
@@ -202,7 +294,7 @@ async fn run(sup: Arc<Supervisor>, inbox: &Slot, first: Consumer, tx: mpsc::Send
             let _ = ch.close(200, "inbox done".into()).await;
         }
         let again = reestablish(&sup, &tx, "reply inbox", async |link| {
-            establish(&link)
+            establish(&link, &sup.opts, reply_queue.as_deref())
                 .await
                 .map(|(ch, c)| (link.generation, ch, c))
         });
@@ -214,24 +306,40 @@ async fn run(sup: Arc<Supervisor>, inbox: &Slot, first: Consumer, tx: mpsc::Send
     }
 }
 
-/// Forwards replies until the consumer ends or nobody reads `tx` any more.
-async fn forward(mut consumer: Consumer, tx: &mpsc::Sender<Delivery>) {
+/// Forwards replies until a consumer ends or nobody reads `tx` any more; deliveries from
+/// the reply queue are acknowledged once handed on.
+async fn forward(consumers: Consumers, tx: &mpsc::Sender<Delivery>) {
+    let streams: Vec<BoxStream<'static, (bool, Option<lapin::Result<lapin::message::Delivery>>)>> =
+        consumers
+            .into_iter()
+            .map(|(c, ack)| {
+                c.map(move |d| (ack, Some(d)))
+                    .chain(stream::once(async move { (ack, None) }))
+                    .boxed()
+            })
+            .collect();
+    let mut all = stream::select_all(streams);
     loop {
         let next = tokio::select! {
-            n = consumer.next() => n,
+            n = all.next() => n,
             _ = tx.closed() => None,
         };
         match next {
-            Some(Ok(d)) => {
+            Some((ack, Some(Ok(d)))) => {
+                let acker = d.acker.clone();
                 if tx.send(to_delivery(d, false)).await.is_err() {
                     return;
                 }
+                if ack {
+                    let acked = acker.ack(BasicAckOptions::default());
+                    let _ = tokio::time::timeout(crate::consume::ACK_TIMEOUT, acked).await;
+                }
             }
-            Some(Err(e)) => {
+            Some((_, Some(Err(e)))) => {
                 tracing::warn!(error = %e, "reply consumer failed");
                 return;
             }
-            None => return,
+            Some((_, None)) | None => return,
         }
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use lapin::BasicProperties;
+use lapin::types::{AMQPValue, FieldTable};
 use sealrpc_core::transport::{
     Address, ListenSpec, Outgoing, ReplyInbox, Subscription, Transport, TransportError,
     TransportErrorKind,
@@ -12,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::connection::Supervisor;
 use crate::consume;
+use crate::credentials::GuestCredentials;
 use crate::options::AmqpOptions;
 use crate::publish::{Failed, Publish, PublisherPool, Routed};
 use crate::reply::{Inboxes, ROUTE_PREFIX};
@@ -127,6 +129,39 @@ impl AmqpTransport {
         Ok(())
     }
 
+    /// Declares guest `creds`' queues as the operator (this transport needs configure
+    /// rights): its server queue bound to the control exchange and its fanout queue bound
+    /// to the guest topic's fanout exchange (both exchanges declared first), durable, with
+    /// fixed arguments: `x-max-length`, `x-max-length-bytes`, `x-overflow` =
+    /// `reject-publish`, `x-expires` from `creds.limits`; no dead-letter exchange.
+    /// Idempotent. A restricted guest declares nothing and only checks these queues.
+    pub async fn provision_guest(&self, creds: &GuestCredentials) -> Result<(), TransportError> {
+        let sup = &self.inner.sup;
+        let link = sup.wait_up(sup.opts.reconnect_wait).await?;
+        let ch = link
+            .conn
+            .create_channel()
+            .await
+            .map_err(|e| crate::error::from_lapin(&e, "open channel"))?;
+        crate::provision::declare_guest_queues(&ch, &sup.opts, creds).await?;
+        let _ = ch.close(200, "provisioned".into()).await;
+        Ok(())
+    }
+
+    /// Deletes guest `creds`' queues (and with them their bindings and messages).
+    pub async fn deprovision_guest(&self, creds: &GuestCredentials) -> Result<(), TransportError> {
+        let sup = &self.inner.sup;
+        let link = sup.wait_up(sup.opts.reconnect_wait).await?;
+        let ch = link
+            .conn
+            .create_channel()
+            .await
+            .map_err(|e| crate::error::from_lapin(&e, "open channel"))?;
+        crate::provision::delete_guest_queues(&ch, creds).await?;
+        let _ = ch.close(200, "deprovisioned".into()).await;
+        Ok(())
+    }
+
     /// Closes the connection for every clone; later operations fail with `Closed`.
     pub async fn close(&self) {
         self.inner.sup.close();
@@ -154,8 +189,17 @@ impl AmqpTransport {
         if let Some(exp) = msg.expiration {
             p = p.with_expiration(exp.as_millis().max(1).to_string().into());
         }
-        if msg.reply_to.is_some() {
+        if let Some(route) = &msg.reply_to {
             p = p.with_reply_to(DIRECT_REPLY_TO.into());
+            // A control-plane inbox also has a reply queue (see `reply`): name its token.
+            if opts.declare_exchanges {
+                let mut h = FieldTable::default();
+                h.insert(
+                    topology::REPLY_HEADER.into(),
+                    AMQPValue::LongString(route.as_str().into()),
+                );
+                p = p.with_headers(h);
+            }
         }
         p
     }
@@ -179,13 +223,18 @@ impl Transport for AmqpTransport {
         }
         if let Address::Reply(r) = &msg.to
             && !r.starts_with(DIRECT_REPLY_TO)
+            && !topology::is_reply_token(r)
         {
             return Err(TransportError::new(
                 TransportErrorKind::NoListener,
-                format!("{r:?} is not a direct reply-to route"),
+                format!("{r:?} is neither a reply route token nor a direct reply-to name"),
             ));
         }
-        let (exchange, routing_key) = topology::route(&opts.control_exchange, &msg.to);
+        let (exchange, routing_key) = if opts.declare_exchanges {
+            topology::route(&opts.control_exchange, &msg.to)
+        } else {
+            topology::guest_route(&opts.control_exchange, &msg.to)
+        };
         let p = Publish {
             exchange: &exchange,
             routing_key: &routing_key,

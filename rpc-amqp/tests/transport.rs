@@ -88,8 +88,10 @@ async fn reply_inbox_round_trip_and_user_id() {
     t.send(call).await.unwrap();
     let mut d = recv(&mut server, 5).await.expect("call delivered");
     assert_eq!(d.broker_user.as_deref(), Some(t.user()));
+    // A control-plane call names the caller's reply queue token (the reply exchange);
+    // direct reply-to stays for old guests (tests/isolation.rs).
     let reply_to = d.reply_to.clone().expect("reply_to set");
-    assert!(reply_to.starts_with("amq.rabbitmq.reply-to."), "{reply_to}");
+    assert_eq!(reply_to, inbox.route);
     d.ack().await;
     t.send(msg(Address::Reply(reply_to), "pong")).await.unwrap();
     let r = recv(&mut inbox.deliveries, 5)
@@ -98,7 +100,7 @@ async fn reply_inbox_round_trip_and_user_id() {
     assert_eq!(&r.payload[..], b"pong");
     assert_eq!(r.broker_user.as_deref(), Some("guest"));
     assert!(r.acker.is_none());
-    // A reply route that is not direct reply-to is refused locally.
+    // A reply route that is neither a token nor direct reply-to is refused locally.
     let e = t
         .send(msg(Address::Reply("some-queue".into()), "x"))
         .await

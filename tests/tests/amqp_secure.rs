@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sealrpc_amqp::admin::Rabbitmqctl;
-use sealrpc_amqp::{AmqpOptions, AmqpTransport, CredentialPolicy, GuestCredentials};
+use sealrpc_amqp::{AmqpOptions, AmqpTransport, CredentialPolicy, GuestCredentials, topology};
 use sealrpc_core::security::RejectReason;
 use sealrpc_core::{
     Access, Client, Context, Error, ErrorCode, HandlerError, Principal, Secret, Server, Target,
@@ -89,14 +89,24 @@ async fn signed_and_sealed_rpc_over_rabbitmq_with_per_guest_credentials() {
     };
     let result = task.await;
     ctl.delete_user_async(&creds.user).await.unwrap();
-    delete_exchanges(
-        &admin_opts.url,
-        &[
-            policy.control_exchange.clone(),
-            format!("{}_fanout", policy.guest_topic),
-        ],
-    )
-    .await;
+    ctl.clear_operator_policy_async(&policy.vhost, &creds.operator_policy.name)
+        .await
+        .unwrap();
+    let operator = AmqpTransport::connect(admin_opts.clone()).await.unwrap();
+    operator.deprovision_guest(&creds).await.unwrap();
+    operator.close().await;
+    let mut exchanges = vec![
+        policy.control_exchange.clone(),
+        topology::reply_exchange(&policy.control_exchange),
+        format!("{}_fanout", policy.guest_topic),
+    ];
+    exchanges.extend(
+        policy
+            .call_topics
+            .iter()
+            .map(|t| topology::ingress_exchange(t)),
+    );
+    delete_exchanges(&admin_opts.url, &exchanges).await;
     match result {
         Ok(outcome) => outcome.expect("scenario timed out"),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -129,7 +139,8 @@ async fn scenario(
 
     // Transports: the control plane as the broker's admin user, the guest with its own user.
     let control = Arc::new(AmqpTransport::connect(admin_opts.clone()).await.unwrap());
-    control.declare_fanout(&policy.guest_topic).await.unwrap();
+    // The operator provisions the guest's queues (the guest declares nothing).
+    control.provision_guest(creds).await.unwrap();
     let guest_transport = Arc::new(
         AmqpTransport::connect(AmqpOptions {
             url: creds.url("amqp", "127.0.0.1:5672"),

@@ -69,7 +69,9 @@ struct AmqpState {
     host_port: String,
     policy: CredentialPolicy,
     per_guest: bool,
-    users: Mutex<Vec<String>>,
+    /// The control plane's own transport: it provisions the guests' queues.
+    operator: AmqpTransport,
+    guests: Mutex<Vec<GuestCredentials>>,
     connections: Mutex<Vec<AmqpTransport>>,
 }
 
@@ -161,7 +163,8 @@ impl Net {
                 host_port: host_port(&opts.url),
                 policy,
                 per_guest,
-                users: Mutex::new(Vec::new()),
+                operator: control.clone(),
+                guests: Mutex::new(Vec::new()),
                 connections: Mutex::new(vec![control, attacker]),
             }),
         };
@@ -203,10 +206,12 @@ impl Net {
         }
         let creds = GuestCredentials::for_guest(instance_id, &amqp.policy)?;
         Rabbitmqctl::default().apply_async(&creds).await?;
-        amqp.users
+        amqp.guests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(creds.user.clone());
+            .push(creds.clone());
+        // The guest declares nothing: the operator provisions its queues.
+        amqp.operator.provision_guest(&creds).await?;
         let opts = AmqpOptions {
             url: creds.url("amqp", &amqp.host_port),
             declare_exchanges: false,
@@ -225,20 +230,33 @@ impl Net {
         })
     }
 
-    /// Closes broker connections and deletes the guests' broker users.
+    /// Closes broker connections and deletes the guests' broker users, queues and the
+    /// guest topic's operator policy.
     pub async fn close(&self) {
         let Some(amqp) = &self.amqp else { return };
+        let guests = std::mem::take(&mut *amqp.guests.lock().unwrap_or_else(|p| p.into_inner()));
+        for c in &guests {
+            if let Err(e) = amqp.operator.deprovision_guest(c).await {
+                tracing::warn!(error = %e, "cannot delete a guest's queues");
+            }
+        }
         let conns =
             std::mem::take(&mut *amqp.connections.lock().unwrap_or_else(|p| p.into_inner()));
         for c in conns {
             c.close().await;
         }
-        let users = std::mem::take(&mut *amqp.users.lock().unwrap_or_else(|p| p.into_inner()));
-        let deletes = users.iter().map(|u| async move {
-            if let Err(e) = Rabbitmqctl::default().delete_user_async(u).await {
+        let deletes = guests.iter().map(|c| async move {
+            if let Err(e) = Rabbitmqctl::default().delete_user_async(&c.user).await {
                 tracing::warn!(error = %e, "cannot delete a guest's broker user");
             }
         });
         futures_util::future::join_all(deletes).await;
+        if let Some(c) = guests.first()
+            && let Err(e) = Rabbitmqctl::default()
+                .clear_operator_policy_async(&c.vhost, &c.operator_policy.name)
+                .await
+        {
+            tracing::warn!(error = %e, "cannot clear the guests' operator policy");
+        }
     }
 }
