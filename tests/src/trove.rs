@@ -8,7 +8,7 @@ use sealrpc_examples::trove::net::TransportChoice;
 /// The reason attack `attack` (by its text in the table) must be rejected for.
 pub fn expected_reason(attack: &str) -> Reason {
     use RejectReason as R;
-    let table: [(&str, Reason); 20] = [
+    let table: [(&str, Reason); 24] = [
         ("read B's", Reason::Pipeline(R::WrongDirection)),
         (
             "forge a control-plane call",
@@ -48,6 +48,13 @@ pub fn expected_reason(attack: &str) -> Reason {
             "fill the replay guard",
             Reason::Pipeline(R::ReplayGuardFull),
         ),
+        (
+            "deliver to B as a dead-letter route would",
+            Reason::Pipeline(R::UnknownKey),
+        ),
+        ("dead-letter route to B", Reason::BrokerAccessRefused),
+        ("park messages where nobody listens", Reason::NoListener),
+        ("park 3,000 x 4 KiB", Reason::BrokerAccessRefused),
         ("use a stale epoch", Reason::Pipeline(R::StaleKey)),
         ("use a revoked key", Reason::Pipeline(R::RevokedKey)),
     ];

@@ -118,6 +118,8 @@ pub(crate) async fn run(t: &mut Attack<'_>) -> Result<(), BoxError> {
     .await?;
 
     super::attack_review_hops::secret_in_child_context(t).await?;
+    super::attack_review_broker::dead_letter_route_to_b(t).await?;
+    super::attack_review_broker::park_unbounded(t).await?;
     // Last: A's quota stays full for the rest of the window.
     super::attack_review_hops::fill_the_replay_guard(t).await?;
     Ok(())

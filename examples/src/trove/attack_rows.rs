@@ -245,7 +245,7 @@ pub async fn run(cluster: &Cluster) -> Result<Vec<Row>, BoxError> {
             Reason::BrokerAccessRefused,
             (observed, executed),
             "-".into(),
-            "topic permissions",
+            "no write on <ga>_ingress",
         );
     }
 

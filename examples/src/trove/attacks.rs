@@ -24,6 +24,8 @@ pub enum Reason {
     /// A context secret stopped at the hop it was given to: what reached the attacker
     /// carried none.
     SecretWithheld,
+    /// The transport refused to store messages for an address nobody serves.
+    NoListener,
 }
 
 impl fmt::Display for Reason {
@@ -33,6 +35,7 @@ impl fmt::Display for Reason {
             Reason::Forbidden => f.write_str("forbidden"),
             Reason::BrokerAccessRefused => f.write_str("broker ACCESS_REFUSED"),
             Reason::SecretWithheld => f.write_str("secret_withheld"),
+            Reason::NoListener => f.write_str("no_listener"),
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod api;
 mod attack_kit;
 mod attack_review;
+mod attack_review_broker;
 mod attack_review_hops;
 pub mod attack_rows;
 pub mod attacks;

@@ -61,6 +61,26 @@ pub struct GuestLink {
     pub transport: Arc<dyn Transport>,
     /// The guest's own broker connection, untapped, when it has its own credentials.
     pub own_credentials: Option<Arc<dyn Transport>>,
+    /// The guest's broker user and the broker's URL with it (password redacted in
+    /// `Debug`): what a compromised guest uses for raw AMQP.
+    pub broker_user: Option<GuestBrokerUser>,
+}
+
+/// A guest's generated broker user, as the guest holds it.
+#[derive(Clone)]
+pub struct GuestBrokerUser {
+    /// The user, its permissions and queues.
+    pub credentials: GuestCredentials,
+    /// `amqp://user:password@host:port/vhost`.
+    pub url: String,
+}
+
+impl std::fmt::Debug for GuestBrokerUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuestBrokerUser")
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -196,12 +216,14 @@ impl Net {
             return Ok(GuestLink {
                 transport: Arc::clone(&self.control),
                 own_credentials: None,
+                broker_user: None,
             });
         };
         if !amqp.per_guest {
             return Ok(GuestLink {
                 transport: Arc::clone(&self.control),
                 own_credentials: None,
+                broker_user: None,
             });
         }
         let creds = GuestCredentials::for_guest(instance_id, &amqp.policy)?;
@@ -212,8 +234,9 @@ impl Net {
             .push(creds.clone());
         // The guest declares nothing: the operator provisions its queues.
         amqp.operator.provision_guest(&creds).await?;
+        let url = creds.url("amqp", &amqp.host_port);
         let opts = AmqpOptions {
-            url: creds.url("amqp", &amqp.host_port),
+            url: url.clone(),
             declare_exchanges: false,
             connection_name: Some(creds.user.clone()),
             ..AmqpOptions::from_env().with_url(amqp.url.clone())
@@ -227,6 +250,10 @@ impl Net {
         Ok(GuestLink {
             transport: self.tapped(Arc::clone(&raw)),
             own_credentials: Some(raw),
+            broker_user: Some(GuestBrokerUser {
+                credentials: creds,
+                url,
+            }),
         })
     }
 
