@@ -28,6 +28,10 @@ use sealrpc_signers::{
 };
 use serde_json::json;
 
+#[path = "sealrpc-keys/state.rs"]
+mod state;
+use state::StateArgs;
+
 #[derive(Parser)]
 #[command(
     name = "sealrpc-keys",
@@ -61,26 +65,23 @@ enum Cmd {
     AddService {
         /// Service name (the principal is `control:<name>`).
         name: String,
-        /// The key directory.
-        #[arg(long)]
-        dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Write the key bundle of a guest instance (mode 0600; refuses to overwrite).
     IssueGuest {
         /// The guest's instance id.
         instance_id: String,
-        /// The key directory.
-        #[arg(long)]
-        dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
         /// The bundle file to create.
         #[arg(long)]
         out: PathBuf,
     },
     /// Move one key family to its next epoch.
     Rotate {
-        /// The key directory.
-        #[arg(long)]
-        dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
         #[command(flatten)]
         which: Which,
     },
@@ -88,23 +89,26 @@ enum Cmd {
     Revoke {
         /// The guest's instance id.
         instance_id: String,
-        /// The key directory.
-        #[arg(long)]
-        dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Lift a revocation.
     Unrevoke {
         /// The guest's instance id.
         instance_id: String,
-        /// The key directory.
-        #[arg(long)]
-        dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Print key ids, epochs, public keys and revocations as JSON (never secrets).
     Show {
-        /// The key directory.
-        #[arg(long)]
-        dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Copy a key directory's rotation state into an empty shared store (`--store`);
+    /// refuses if the store already holds a state.
+    Import {
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Decode an envelope file (raw bytes or hex text); with keys, run the receive pipeline.
     Inspect {
@@ -156,18 +160,6 @@ fn load_state(dir: &Path) -> Res<RotationTable> {
     RotationFile::new(dir).load().map_err(|e| e.to_string())
 }
 
-/// Runs `change` on the state read under the directory's lock and writes the result.
-fn update_state<T>(
-    dir: &Path,
-    lock_timeout: Duration,
-    change: impl FnOnce(&Arc<RotationTable>) -> Result<T, sealrpc_signers::Error>,
-) -> Res<T> {
-    RotationFile::new(dir)
-        .lock_timeout(lock_timeout)
-        .update(change)
-        .map_err(|e| e.to_string())
-}
-
 fn load_master(dir: &Path) -> Res<Arc<MasterSecret>> {
     MasterSecret::load(&dir.join(MASTER_FILE))
         .map(Arc::new)
@@ -187,17 +179,17 @@ fn run(cmd: Cmd, lock_timeout: Duration) -> Res<ExitCode> {
             services,
             grace_secs,
         } => init(&dir, &services, grace_secs, lock_timeout)?,
-        Cmd::AddService { name, dir } => {
-            update_state(&dir, lock_timeout, |t| t.add_service(&name))?;
+        Cmd::AddService { name, state } => {
+            state.open(lock_timeout)?.update(|t| t.add_service(&name))?;
             println!("service control:{name} recorded");
         }
         Cmd::IssueGuest {
             instance_id,
-            dir,
+            state,
             out,
-        } => issue_guest(&dir, &instance_id, &out, lock_timeout)?,
-        Cmd::Rotate { dir, which } => {
-            let (what, epoch, grace) = update_state(&dir, lock_timeout, |t| {
+        } => issue_guest(&state, &instance_id, &out, lock_timeout)?,
+        Cmd::Rotate { state, which } => {
+            let (what, epoch, grace) = state.open(lock_timeout)?.update(|t| {
                 let (what, epoch) = if let Some(id) = &which.guest {
                     (format!("guest:{id}"), t.rotate_guest(id)?)
                 } else if which.control {
@@ -212,8 +204,10 @@ fn run(cmd: Cmd, lock_timeout: Duration) -> Res<ExitCode> {
                 grace.as_secs()
             );
         }
-        Cmd::Revoke { instance_id, dir } => {
-            let fresh = update_state(&dir, lock_timeout, |t| t.revoke(&instance_id))?;
+        Cmd::Revoke { instance_id, state } => {
+            let fresh = state
+                .open(lock_timeout)?
+                .update(|t| t.revoke(&instance_id))?;
             println!(
                 "guest:{instance_id} {}; it still holds the broadcast key: run `rotate --broadcast` and redistribute bundles",
                 if fresh {
@@ -223,8 +217,10 @@ fn run(cmd: Cmd, lock_timeout: Duration) -> Res<ExitCode> {
                 }
             );
         }
-        Cmd::Unrevoke { instance_id, dir } => {
-            let was = update_state(&dir, lock_timeout, |t| Ok(t.unrevoke(&instance_id)))?;
+        Cmd::Unrevoke { instance_id, state } => {
+            let was = state
+                .open(lock_timeout)?
+                .update(|t| Ok(t.unrevoke(&instance_id)))?;
             println!(
                 "guest:{instance_id} {}",
                 if was {
@@ -234,7 +230,20 @@ fn run(cmd: Cmd, lock_timeout: Duration) -> Res<ExitCode> {
                 }
             );
         }
-        Cmd::Show { dir } => show(&dir)?,
+        Cmd::Show { state } => show(&state, lock_timeout)?,
+        Cmd::Import { state } => {
+            if state.store.is_none() {
+                return Err("import needs --store URL".into());
+            }
+            let table = load_state(state.dir()?)?;
+            state.open(lock_timeout)?.create_from(&table)?;
+            println!(
+                "imported the rotation state of {} into the store ({} guests, {} revoked)",
+                state.dir()?.display(),
+                table.guests().len(),
+                table.revoked().len()
+            );
+        }
         Cmd::Inspect {
             file,
             keys,
@@ -278,16 +287,23 @@ fn init(dir: &Path, services: &[String], grace_secs: u64, lock_timeout: Duration
     Ok(())
 }
 
-fn issue_guest(dir: &Path, instance_id: &str, out: &Path, lock_timeout: Duration) -> Res<()> {
+fn issue_guest(
+    state: &StateArgs,
+    instance_id: &str,
+    out: &Path,
+    lock_timeout: Duration,
+) -> Res<()> {
     const NO_SERVICE: &str =
         "no control-plane service recorded: run `sealrpc-keys add-service NAME --dir DIR` first";
-    if load_state(dir)?.services().is_empty() {
+    let dir = state.dir()?;
+    let target = state.open(lock_timeout)?;
+    if target.load()?.services().is_empty() {
         return Err(NO_SERVICE.into());
     }
     let master = load_master(dir)?;
-    // Registering the guest and writing its bundle happen under the lock: the bundle's
-    // epochs are those of the state that is written.
-    let bundle = update_state(dir, lock_timeout, |t| {
+    // Registering the guest and writing its bundle happen under the lock (or in the
+    // store's transaction): the bundle's epochs are those of the state that is written.
+    let bundle = target.update(|t| {
         let Some(service) = t.services().into_iter().next() else {
             return Err(sealrpc_signers::Error::Invalid {
                 what: "key directory (no control-plane service recorded)",
@@ -312,8 +328,9 @@ fn epoch_json(s: EpochState) -> serde_json::Value {
     json!({ "epoch": s.epoch, "rotated_at_ms": s.rotated_at_ms })
 }
 
-fn show(dir: &Path) -> Res<()> {
-    let table = load_state(dir)?;
+fn show(state: &StateArgs, lock_timeout: Duration) -> Res<()> {
+    let dir = state.dir()?;
+    let table = state.open(lock_timeout)?.load()?;
     let derived = DerivedKeys::new(load_master(dir)?);
     let pk = |id: &KeyId| -> Res<String> {
         derived
@@ -346,6 +363,7 @@ fn show(dir: &Path) -> Res<()> {
     }
     print_json(&json!({
         "dir": dir.display().to_string(),
+        "store": state.store.as_ref().map(|_| &state.store_table),
         "grace_secs": table.grace().as_secs(),
         "control": {
             "epoch": epoch_json(control),
