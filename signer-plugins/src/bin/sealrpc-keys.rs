@@ -28,8 +28,11 @@ use sealrpc_signers::{
 };
 use serde_json::json;
 
+#[path = "sealrpc-keys/deliver.rs"]
+mod deliver;
 #[path = "sealrpc-keys/state.rs"]
 mod state;
+use deliver::DeliverArgs;
 use state::StateArgs;
 
 #[derive(Parser)]
@@ -84,6 +87,25 @@ enum Cmd {
         state: StateArgs,
         #[command(flatten)]
         which: Which,
+        /// Then deliver the rotated guests' new bundles over the bus (`--amqp URL`).
+        #[arg(long)]
+        deliver: bool,
+        #[command(flatten)]
+        bus: DeliverArgs,
+    },
+    /// Deliver guests' current bundles over the bus (after `rotate`, or to retry the guests
+    /// a `rotate --deliver` could not reach); a guest already current is skipped.
+    Deliver {
+        #[command(flatten)]
+        state: StateArgs,
+        /// A guest's instance id (repeatable).
+        #[arg(long = "guest", value_name = "INSTANCE_ID")]
+        guests: Vec<String>,
+        /// Every guest that is not revoked.
+        #[arg(long, conflicts_with = "guests")]
+        all_guests: bool,
+        #[command(flatten)]
+        bus: DeliverArgs,
     },
     /// Revoke a guest instance: every key of `guest:<id>` is refused.
     Revoke {
@@ -141,6 +163,9 @@ struct Which {
     /// The guests' broadcast key kb (do it after revoking a guest).
     #[arg(long)]
     broadcast: bool,
+    /// Every guest that is not revoked (bulk rotation).
+    #[arg(long)]
+    all_guests: bool,
 }
 
 type Res<T> = Result<T, String>;
@@ -188,21 +213,71 @@ fn run(cmd: Cmd, lock_timeout: Duration) -> Res<ExitCode> {
             state,
             out,
         } => issue_guest(&state, &instance_id, &out, lock_timeout)?,
-        Cmd::Rotate { state, which } => {
-            let (what, epoch, grace) = state.open(lock_timeout)?.update(|t| {
+        Cmd::Rotate {
+            state,
+            which,
+            deliver,
+            bus,
+        } => {
+            let target = state.open(lock_timeout)?;
+            let (what, epoch, grace, guests, fresh) = target.update(|t| {
+                let mut guests = Vec::new();
                 let (what, epoch) = if let Some(id) = &which.guest {
+                    guests.push(id.clone());
                     (format!("guest:{id}"), t.rotate_guest(id)?)
                 } else if which.control {
                     ("control plane".to_owned(), t.rotate_control())
-                } else {
+                } else if which.broadcast {
                     ("broadcast key".to_owned(), t.rotate_broadcast())
+                } else {
+                    for (id, _) in t.guests() {
+                        if !t.is_revoked(&id) {
+                            t.rotate_guest(&id)?;
+                            guests.push(id);
+                        }
+                    }
+                    (format!("{} guests", guests.len()), 0)
                 };
-                Ok((what, epoch, t.grace()))
+                Ok((what, epoch, t.grace(), guests, t.snapshot()))
             })?;
-            println!(
-                "{what} is now at epoch {epoch}; the previous epoch stays valid for {} s",
-                grace.as_secs()
-            );
+            if which.all_guests {
+                println!(
+                    "{what} moved to their next epoch; the previous epoch stays valid for {} s",
+                    grace.as_secs()
+                );
+            } else {
+                println!(
+                    "{what} is now at epoch {epoch}; the previous epoch stays valid for {} s",
+                    grace.as_secs()
+                );
+            }
+            if deliver {
+                if guests.is_empty() {
+                    return Err("--deliver applies to --guest or --all-guests".into());
+                }
+                deliver::deliver(&bus, deliver::master(state.dir()?)?, fresh, guests)?;
+            }
+        }
+        Cmd::Deliver {
+            state,
+            guests,
+            all_guests,
+            bus,
+        } => {
+            let table = state.open(lock_timeout)?.load()?;
+            let guests = if all_guests {
+                table
+                    .guests()
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .filter(|id| !table.is_revoked(id))
+                    .collect()
+            } else if guests.is_empty() {
+                return Err("deliver needs --guest ID or --all-guests".into());
+            } else {
+                guests
+            };
+            deliver::deliver(&bus, deliver::master(state.dir()?)?, table, guests)?;
         }
         Cmd::Revoke { instance_id, state } => {
             let fresh = state
