@@ -11,8 +11,13 @@
 )]
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
+
+use sealrpc_core::server::IncomingRequest;
+use tower::Service;
 
 use sealrpc_core::{
     Client, Context, Error, HandlerError, MemoryTransport, Server, ServerHandle, Target, Transport,
@@ -100,9 +105,66 @@ async fn guest(transport: &Arc<dyn Transport>, dir: &Path, id: &str, serve: bool
     g
 }
 
+/// Requests in flight across every guest agent that shares it, and the most seen at once.
+#[derive(Clone, Default)]
+struct Gauge {
+    now: Arc<AtomicUsize>,
+    max: Arc<AtomicUsize>,
+}
+
+#[derive(Clone)]
+struct Counted<S> {
+    inner: S,
+    gauge: Gauge,
+}
+
+impl<S> Service<IncomingRequest> for Counted<S>
+where
+    S: Service<IncomingRequest> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Response: Send,
+    S::Error: Send,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures_util::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: IncomingRequest) -> Self::Future {
+        let fut = self.inner.call(req);
+        let g = self.gauge.clone();
+        Box::pin(async move {
+            let n = g.now.fetch_add(1, Ordering::SeqCst) + 1;
+            g.max.fetch_max(n, Ordering::SeqCst);
+            // Long enough for deliveries to overlap if nothing bounded them.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let r = fut.await;
+            g.now.fetch_sub(1, Ordering::SeqCst);
+            r
+        })
+    }
+}
+
 async fn start_agent(transport: &Arc<dyn Transport>, g: &mut Guest, id: &str) {
+    start_agent_counted(transport, g, id, &Gauge::default()).await;
+}
+
+async fn start_agent_counted(
+    transport: &Arc<dyn Transport>,
+    g: &mut Guest,
+    id: &str,
+    gauge: &Gauge,
+) {
     let security = g.keys.security().build();
+    let gauge = gauge.clone();
     let server = Server::builder(Arc::clone(transport), security)
+        .layer(tower::layer::layer_fn(move |inner| Counted {
+            inner,
+            gauge: gauge.clone(),
+        }))
         .topic("guestagent")
         .server_name(id)
         .shared(false)
@@ -237,10 +299,13 @@ async fn bulk_rotation_reaches_every_guest_with_progress() {
     let transport: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
     let cp = control_plane(&transport).await;
     let ids: Vec<String> = (0..24).map(|i| format!("fleet-{i:02}")).collect();
+    let gauge = Gauge::default();
     let mut guests = Vec::new();
     for id in &ids {
         provision(&cp, dir.path(), id).await;
-        guests.push(guest(&transport, dir.path(), id, true).await);
+        let mut g = guest(&transport, dir.path(), id, false).await;
+        start_agent_counted(&transport, &mut g, id, &gauge).await;
+        guests.push(g);
     }
     for id in &ids {
         cp.keys.rotation().rotate_guest(id).unwrap();
@@ -258,4 +323,83 @@ async fn bulk_rotation_reaches_every_guest_with_progress() {
     assert_eq!(seen.len(), 24);
     assert!(seen.iter().enumerate().all(|(i, p)| *p == (i + 1, 24, 0)));
     assert!(guests.iter().all(|g| g.keys.epoch() == 2));
+    // Each delivery makes one call at a time: never more than 4 guests served at once.
+    let max = gauge.max.load(Ordering::SeqCst);
+    println!("at most {max} rekey requests in flight (bound 4)");
+    assert!((1..=4).contains(&max), "{max}");
+}
+
+/// The install arguments as they travel (a test-side copy of the wire form).
+#[derive(serde::Serialize)]
+struct RawInstall {
+    epoch: u64,
+    #[serde(with = "serde_bytes")]
+    guest_eph: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    cp_eph: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    n: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    ct: Vec<u8>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawPrepared {
+    #[allow(dead_code, reason = "part of the wire form")]
+    epoch: u64,
+    #[serde(with = "serde_bytes")]
+    eph: Vec<u8>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_mismatched_or_malformed_installs_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let transport: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let cp = control_plane(&transport).await;
+    provision(&cp, dir.path(), "g1").await;
+    let g = guest(&transport, dir.path(), "g1", true).await;
+    let to = Target::guest("guestagent", "g1").namespace(NAMESPACE);
+    let call = |args: RawInstall| {
+        let (client, to) = (cp.client.clone(), to.clone());
+        async move {
+            client
+                .prepare(to)
+                .timeout(CALL)
+                .call::<_, serde_json::Value>(&Context::new(), INSTALL, &args)
+                .await
+        }
+    };
+    let prepared: RawPrepared = cp
+        .client
+        .prepare(to.clone())
+        .timeout(CALL)
+        .call(&Context::new(), PREPARE, &serde_json::json!({}))
+        .await
+        .unwrap();
+    let raw = |epoch, guest_eph: &[u8]| RawInstall {
+        epoch,
+        guest_eph: guest_eph.to_vec(),
+        cp_eph: vec![9; 32],
+        n: vec![0; 24],
+        ct: vec![0; 64],
+    };
+    // Not newer than what the guest holds (a replayed old bundle, a downgrade).
+    let r = call(raw(1, &prepared.eph)).await;
+    assert!(format!("{r:?}").contains("not newer"), "{r:?}");
+    // For a wrap key the guest never drew.
+    let r = call(raw(2, &[7; 32])).await;
+    assert!(format!("{r:?}").contains("no rekey in progress"), "{r:?}");
+    // For its key, but not a wrap that opens (forged by someone without the secret).
+    let r = call(raw(2, &prepared.eph)).await;
+    assert!(format!("{r:?}").contains("does not open"), "{r:?}");
+    // The key was used once: the same delivery again finds nothing pending.
+    let r = call(raw(2, &prepared.eph)).await;
+    assert!(format!("{r:?}").contains("no rekey in progress"), "{r:?}");
+    // Wrong sizes are a bad request.
+    let mut short = raw(2, &prepared.eph);
+    short.n = vec![0; 12];
+    let r = call(short).await;
+    assert!(format!("{r:?}").contains("wrong length"), "{r:?}");
+    assert_eq!((g.keys.epoch(), g.agent.installed()), (1, 0));
+    assert_eq!(GuestBundle::load(&g.file).unwrap().epoch(), 1);
 }
