@@ -145,6 +145,7 @@ async fn notify_wakes_the_watcher_and_a_failing_store_keeps_the_last_good_state(
     }
     println!("NOTIFY propagation: {:?}", t0.elapsed());
     assert!(watcher.stats().applied >= 1);
+    assert!(!watcher.check_now().unwrap(), "same version: unchanged");
 
     // The store becomes unusable (its table is gone): every look fails, is counted, and
     // the revocation stays in force.

@@ -64,6 +64,7 @@ async fn replica(
     transport: &Arc<dyn Transport>,
     master: &Arc<MasterSecret>,
     table: &str,
+    topic: &str,
     name: &str,
 ) -> Replica {
     // Its own store handle (session), table, keys and watcher: as on its own host.
@@ -76,7 +77,7 @@ async fn replica(
     let listener = store.listen(watcher.waker()).unwrap();
     let security = keys.security().build();
     let server = Server::builder(Arc::clone(transport), Arc::clone(&security))
-        .topic("conductor")
+        .topic(topic)
         .server_name(name)
         .fanout(false)
         .handler("ping", |_ctx: Context, a: Ping| async move {
@@ -104,6 +105,55 @@ async fn ping(client: &Client, target: Target) -> Result<u64, Error> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cli_revocation_in_the_shared_store_reaches_every_replica() {
+    let memory: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+    let transports = vec![memory; 4];
+    scenario(&transports, "conductor").await;
+}
+
+/// The same over RabbitMQ: each replica and the guests on their own connection, competing
+/// consumers on one topic queue. Unique exchange and topic; exchanges deleted at the end.
+#[cfg(feature = "amqp")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_over_rabbitmq() {
+    use sealrpc_amqp::{AmqpOptions, AmqpTransport};
+    const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+    let mut b = [0u8; 4];
+    getrandom::fill(&mut b).unwrap();
+    let tag = format!("rotpg{}", hex::encode(b));
+    let (exchange, topic) = (format!("{tag}-ctl"), format!("{tag}-cond"));
+    let mut conns = Vec::new();
+    for _ in 0..4 {
+        let t = AmqpTransport::connect(AmqpOptions {
+            control_exchange: exchange.clone(),
+            ..AmqpOptions::default().with_url(AMQP)
+        })
+        .await
+        .unwrap();
+        conns.push(Arc::new(t));
+    }
+    let transports: Vec<Arc<dyn Transport>> = conns
+        .iter()
+        .map(|c| Arc::clone(c) as Arc<dyn Transport>)
+        .collect();
+    let outcome = tokio::spawn(async move { scenario(&transports, &topic).await }).await;
+    for c in &conns {
+        c.close().await;
+    }
+    let conn = lapin::Connection::connect(AMQP, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let _ = ch
+        .exchange_delete(exchange.as_str().into(), Default::default())
+        .await;
+    let _ = conn.close(200, "cleanup".into()).await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// Replicas on `transports[0..3]`, guests on `transports[3]`, serving `topic`.
+async fn scenario(transports: &[Arc<dyn Transport>], topic: &str) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let ds = d.to_str().unwrap();
@@ -128,21 +178,21 @@ async fn a_cli_revocation_in_the_shared_store_reaches_every_replica() {
         );
     }
 
-    let transport: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
     let master = Arc::new(MasterSecret::load(&d.join("master.key")).unwrap());
     let mut replicas = Vec::new();
-    for name in ["r1", "r2", "r3"] {
-        replicas.push(replica(&transport, &master, &table, name).await);
+    for (i, name) in ["r1", "r2", "r3"].into_iter().enumerate() {
+        replicas.push(replica(&transports[i], &master, &table, topic, name).await);
     }
+    let transport = &transports[3];
     let guest_client = |id: &str| {
         let bundle = GuestBundle::load(&d.join(format!("{id}.json"))).unwrap();
         let security = GuestKeys::from_bundle(&bundle).unwrap().security().build();
-        Client::builder(Arc::clone(&transport), security).build()
+        Client::builder(Arc::clone(transport), security).build()
     };
     let g_good = guest_client(good).await.unwrap();
     let g_bad = guest_client(bad).await.unwrap();
     for r in &replicas {
-        let to = Target::new("conductor").server(&r.name);
+        let to = Target::new(topic).server(&r.name);
         assert_eq!(ping(&g_bad, to.clone()).await.unwrap(), 7, "{}", r.name);
     }
     let before: Vec<u64> = replicas
@@ -170,7 +220,7 @@ async fn a_cli_revocation_in_the_shared_store_reaches_every_replica() {
     );
 
     for (r, before) in replicas.iter().zip(before) {
-        let to = Target::new("conductor").server(&r.name);
+        let to = Target::new(topic).server(&r.name);
         let refused = ping(&g_bad, to.clone()).await;
         assert!(
             matches!(refused, Err(Error::Timeout(_))),
@@ -192,7 +242,7 @@ async fn a_cli_revocation_in_the_shared_store_reaches_every_replica() {
     }
     // On the shared topic too, whichever replica takes the call.
     for _ in 0..3 {
-        let refused = ping(&g_bad, Target::new("conductor")).await;
+        let refused = ping(&g_bad, Target::new(topic)).await;
         assert!(matches!(refused, Err(Error::Timeout(_))), "{refused:?}");
     }
 }

@@ -170,22 +170,37 @@ impl PgRotationStore {
 
     /// The current state and its revision.
     pub fn load_versioned(&self) -> Result<(u64, RotationTable), Error> {
+        match self.read_row(None)? {
+            (version, Some(text)) => Ok((version, self.parse(&text)?)),
+            (_, None) => Err(self.err("the state column is empty")),
+        }
+    }
+
+    /// The row's revision, and its state unless the revision is `unless` (a poll that finds
+    /// nothing new transfers a few bytes, not the whole state).
+    fn read_row(&self, unless: Option<u64>) -> Result<(u64, Option<String>), Error> {
         let (session, name, store) = self.parts();
-        let (version, text) = self
-            .runner
+        let unless = unless.and_then(|v| i64::try_from(v).ok());
+        self.runner
             .run(self.op_timeout, &store.clone(), async move {
                 let mut guard = session.lock(&store).await?;
                 let row = guard
                     .client(&store)?
                     .query_opt(
-                        &format!("SELECT version, state FROM {name} WHERE id = 1"),
-                        &[],
+                        &format!(
+                            "SELECT version, CASE WHEN version = $1 THEN NULL ELSE state END \
+                             FROM {name} WHERE id = 1"
+                        ),
+                        &[&unless],
                     )
                     .await
                     .map_err(|e| db(&store, &e))?;
-                row_parts(&store, row)
-            })?;
-        Ok((version, self.parse(&text)?))
+                let row = row.ok_or_else(|| no_state(&store))?;
+                let bad = |e: tokio_postgres::Error| db(&store, &e);
+                let version: i64 = row.try_get(0).map_err(bad)?;
+                let text: Option<String> = row.try_get(1).map_err(bad)?;
+                Ok((non_negative(&store, version)?, text))
+            })
     }
 
     /// The current state.
@@ -262,19 +277,27 @@ impl PgRotationStore {
     }
 }
 
-fn row_parts(store: &str, row: Option<tokio_postgres::Row>) -> Result<(u64, String), Error> {
-    let row = row.ok_or_else(|| Error::Store {
+fn no_state(store: &str) -> Error {
+    Error::Store {
         store: store.to_owned(),
         reason: "holds no state (run `sealrpc-keys import --dir D --store URL`)".into(),
-    })?;
+    }
+}
+
+fn non_negative(store: &str, version: i64) -> Result<u64, Error> {
+    u64::try_from(version).map_err(|_| Error::Store {
+        store: store.to_owned(),
+        reason: "negative version".into(),
+    })
+}
+
+/// The locked row of a writer's transaction: revision and state.
+fn row_parts(store: &str, row: Option<tokio_postgres::Row>) -> Result<(u64, String), Error> {
+    let row = row.ok_or_else(|| no_state(store))?;
     let bad = |e: tokio_postgres::Error| db(store, &e);
     let version: i64 = row.try_get(0).map_err(bad)?;
     let text: String = row.try_get(1).map_err(bad)?;
-    let version = u64::try_from(version).map_err(|_| Error::Store {
-        store: store.to_owned(),
-        reason: "negative version".into(),
-    })?;
-    Ok((version, text))
+    Ok((non_negative(store, version)?, text))
 }
 
 fn version_of(v: &StateVersion) -> Option<u64> {
@@ -313,8 +336,9 @@ impl RotationSource for PgRotationStore {
     }
 
     fn fetch(&self, applied: Option<&StateVersion>) -> Result<Fetched, Error> {
-        let (version, table) = self.load_versioned()?;
-        if let Some(seen) = applied.and_then(version_of) {
+        let seen = applied.and_then(version_of);
+        let (version, text) = self.read_row(seen)?;
+        if let Some(seen) = seen {
             if version == seen {
                 return Ok(Fetched::Unchanged);
             }
@@ -325,6 +349,7 @@ impl RotationSource for PgRotationStore {
                 )));
             }
         }
-        Ok(Fetched::Changed(state_version(version), table))
+        let text = text.ok_or_else(|| self.err("the state column is empty"))?;
+        Ok(Fetched::Changed(state_version(version), self.parse(&text)?))
     }
 }
