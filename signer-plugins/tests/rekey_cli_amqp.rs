@@ -74,17 +74,6 @@ async fn cli_rotate_and_deliver_over_rabbitmq() {
     );
     let guest_keys = GuestKeys::from_bundle(&GuestBundle::load(&bundle_file).unwrap()).unwrap();
     let agent = RekeyAgent::new(guest_keys.clone()).bundle_file(&bundle_file);
-    let dyn_transport: Arc<dyn Transport> = transport.clone();
-    let server = Server::builder(dyn_transport, guest_keys.security().build())
-        .topic(&topic)
-        .server_name("g1")
-        .shared(false)
-        .fanout(false)
-        .rekey_agent(&agent)
-        .start()
-        .await
-        .unwrap();
-
     let args = [
         "rotate",
         "--dir",
@@ -100,13 +89,27 @@ async fn cli_rotate_and_deliver_over_rabbitmq() {
         &topic,
     ]
     .map(str::to_owned);
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::task::spawn_blocking(move || keys(&args.each_ref().map(String::as_str))),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    // The guest agent is down when the delivery starts: the CLI retries (no listener ->
+    // bounded backoff) until the agent comes up, then delivers.
+    let cli = tokio::task::spawn_blocking(move || keys(&args.each_ref().map(String::as_str)));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let retried = !cli.is_finished();
+    let dyn_transport: Arc<dyn Transport> = transport.clone();
+    let server = Server::builder(dyn_transport, guest_keys.security().build())
+        .topic(&topic)
+        .server_name("g1")
+        .shared(false)
+        .fanout(false)
+        .rekey_agent(&agent)
+        .start()
+        .await
+        .unwrap();
+
+    let out = tokio::time::timeout(Duration::from_secs(60), cli)
+        .await
+        .unwrap()
+        .unwrap();
+    println!("the agent started while the CLI was retrying: {retried}");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -189,3 +189,18 @@ fn bad_table_names_and_addresses_are_typed_errors() {
     let s = PgRotationStore::new("postgres://u:hunter2@127.0.0.1/db", "t").unwrap();
     assert!(!format!("{s:?}").contains("hunter2"));
 }
+
+#[test]
+fn a_change_slower_than_the_bound_is_rolled_back_and_reported() {
+    let store = Fresh::new(&RotationTable::new());
+    let slow = store.handle().op_timeout(Duration::from_millis(300));
+    let err = slow
+        .update(|t| {
+            std::thread::sleep(Duration::from_millis(600));
+            t.register_guest("late")
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Store { .. }), "{err}");
+    let (v, t) = store.0.load_versioned().unwrap();
+    assert_eq!((v, t.guest_epoch("late")), (1, None), "nothing written");
+}

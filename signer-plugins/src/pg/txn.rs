@@ -54,12 +54,13 @@ pub(crate) fn begin(
             if failed {
                 return Ok(None);
             }
-            let Ok(Some(new_state)) = tokio::time::timeout(wait, decision_rx)
-                .await
-                .unwrap_or(Ok(None))
-            else {
+            let new_state = match tokio::time::timeout(wait, decision_rx).await {
+                // The caller's change took too long: roll back and say so (never report
+                // a change as written that was not).
+                Err(_) => return Err(timed_out(&name, wait)),
                 // No change, the change failed, or the caller went away: roll back.
-                return Ok(None);
+                Ok(Err(_) | Ok(None)) => return Ok(None),
+                Ok(Ok(Some(state))) => state,
             };
             let row = tx
                 .query_one(
