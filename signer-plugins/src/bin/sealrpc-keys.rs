@@ -19,15 +19,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
 use sealrpc_core::Principal;
-use sealrpc_core::wire::{KeyId, Limits, Role};
-use sealrpc_signers::rotation::EpochState;
+use sealrpc_core::wire::Limits;
 use sealrpc_signers::rotation_file::MASTER_FILE;
 use sealrpc_signers::{
-    ControlPlaneKeys, DerivedKeys, GuestBundle, GuestKeys, MasterSecret, RotationFile,
-    RotationTable, inspect,
+    ControlPlaneKeys, GuestBundle, GuestKeys, MasterSecret, RotationFile, RotationTable, inspect,
 };
 use serde_json::json;
 
+#[path = "sealrpc-keys/commands.rs"]
+mod commands;
 #[path = "sealrpc-keys/deliver.rs"]
 mod deliver;
 #[path = "sealrpc-keys/state.rs"]
@@ -153,19 +153,19 @@ enum Cmd {
 
 #[derive(Args)]
 #[group(required = true, multiple = false)]
-struct Which {
+pub(crate) struct Which {
     /// A guest's k2, k3 and signing key.
     #[arg(long, value_name = "INSTANCE_ID")]
-    guest: Option<String>,
+    pub(crate) guest: Option<String>,
     /// The control plane's k1 and every service's signing key.
     #[arg(long)]
-    control: bool,
+    pub(crate) control: bool,
     /// The guests' broadcast key kb (do it after revoking a guest).
     #[arg(long)]
-    broadcast: bool,
+    pub(crate) broadcast: bool,
     /// Every guest that is not revoked (bulk rotation).
     #[arg(long)]
-    all_guests: bool,
+    pub(crate) all_guests: bool,
 }
 
 type Res<T> = Result<T, String>;
@@ -218,67 +218,14 @@ fn run(cmd: Cmd, lock_timeout: Duration) -> Res<ExitCode> {
             which,
             deliver,
             bus,
-        } => {
-            let target = state.open(lock_timeout)?;
-            let (what, epoch, grace, guests, fresh) = target.update(|t| {
-                let mut guests = Vec::new();
-                let (what, epoch) = if let Some(id) = &which.guest {
-                    guests.push(id.clone());
-                    (format!("guest:{id}"), t.rotate_guest(id)?)
-                } else if which.control {
-                    ("control plane".to_owned(), t.rotate_control())
-                } else if which.broadcast {
-                    ("broadcast key".to_owned(), t.rotate_broadcast())
-                } else {
-                    for (id, _) in t.guests() {
-                        if !t.is_revoked(&id) {
-                            t.rotate_guest(&id)?;
-                            guests.push(id);
-                        }
-                    }
-                    (format!("{} guests", guests.len()), 0)
-                };
-                Ok((what, epoch, t.grace(), guests, t.snapshot()))
-            })?;
-            if which.all_guests {
-                println!(
-                    "{what} moved to their next epoch; the previous epoch stays valid for {} s",
-                    grace.as_secs()
-                );
-            } else {
-                println!(
-                    "{what} is now at epoch {epoch}; the previous epoch stays valid for {} s",
-                    grace.as_secs()
-                );
-            }
-            if deliver {
-                if guests.is_empty() {
-                    return Err("--deliver applies to --guest or --all-guests".into());
-                }
-                deliver::deliver(&bus, deliver::master(state.dir()?)?, fresh, guests)?;
-            }
-        }
+        } => commands::rotate(&state, &which, deliver, &bus, lock_timeout)?,
         Cmd::Deliver {
             state,
             guests,
             all_guests,
             bus,
-        } => {
-            let table = state.open(lock_timeout)?.load()?;
-            let guests = if all_guests {
-                table
-                    .guests()
-                    .into_iter()
-                    .map(|(id, _)| id)
-                    .filter(|id| !table.is_revoked(id))
-                    .collect()
-            } else if guests.is_empty() {
-                return Err("deliver needs --guest ID or --all-guests".into());
-            } else {
-                guests
-            };
-            deliver::deliver(&bus, deliver::master(state.dir()?)?, table, guests)?;
-        }
+        } => commands::deliver(&state, guests, all_guests, &bus, lock_timeout)?,
+        Cmd::Show { state } => commands::show(&state, lock_timeout)?,
         Cmd::Revoke { instance_id, state } => {
             let fresh = state
                 .open(lock_timeout)?
@@ -305,7 +252,6 @@ fn run(cmd: Cmd, lock_timeout: Duration) -> Res<ExitCode> {
                 }
             );
         }
-        Cmd::Show { state } => show(&state, lock_timeout)?,
         Cmd::Import { state } => {
             if state.store.is_none() {
                 return Err("import needs --store URL".into());
@@ -397,61 +343,6 @@ fn issue_guest(
         out.display()
     );
     Ok(())
-}
-
-fn epoch_json(s: EpochState) -> serde_json::Value {
-    json!({ "epoch": s.epoch, "rotated_at_ms": s.rotated_at_ms })
-}
-
-fn show(state: &StateArgs, lock_timeout: Duration) -> Res<()> {
-    let dir = state.dir()?;
-    let table = state.open(lock_timeout)?.load()?;
-    let derived = DerivedKeys::new(load_master(dir)?);
-    let pk = |id: &KeyId| -> Res<String> {
-        derived
-            .signing_key(id)
-            .map(|k| hex::encode(k.verifying_key().to_bytes()))
-            .map_err(|e| format!("{id}: {e}"))
-    };
-    let control = table.control_state();
-    let mut signing = serde_json::Map::new();
-    for s in table.services() {
-        let p = Principal::service(&s).ok_or_else(|| format!("bad service {s:?}"))?;
-        let id = KeyId::new(Role::Sig, p, control.epoch);
-        signing.insert(id.to_string(), json!(pk(&id)?));
-    }
-    let mut guests = Vec::new();
-    for (id, st) in table.guests() {
-        let p = Principal::guest(&id).ok_or_else(|| format!("bad instance id {id:?}"))?;
-        let sig = KeyId::new(Role::Sig, p.clone(), st.epoch);
-        guests.push(json!({
-            "instance_id": id,
-            "epoch": epoch_json(st),
-            "revoked": table.is_revoked(&id),
-            "key_ids": [
-                KeyId::new(Role::K2, p.clone(), st.epoch).to_string(),
-                KeyId::new(Role::K3, p, st.epoch).to_string(),
-                sig.to_string(),
-            ],
-            "public_key": pk(&sig)?,
-        }));
-    }
-    print_json(&json!({
-        "dir": dir.display().to_string(),
-        "store": state.store.as_ref().map(|_| &state.store_table),
-        "grace_secs": table.grace().as_secs(),
-        "control": {
-            "epoch": epoch_json(control),
-            "k1": KeyId::new(Role::K1, Principal::control(), control.epoch).to_string(),
-            "signing_keys": signing,
-        },
-        "broadcast": {
-            "epoch": epoch_json(table.broadcast_state()),
-            "kb": KeyId::new(Role::Kb, Principal::guests(), table.broadcast_epoch()).to_string(),
-        },
-        "guests": guests,
-        "revoked": table.revoked(),
-    }))
 }
 
 fn read_envelope(file: &Path) -> Res<Vec<u8>> {
