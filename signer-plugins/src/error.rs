@@ -94,6 +94,23 @@ pub enum Error {
     /// A background task was asked for outside a tokio runtime.
     #[error("no tokio runtime: start the rotation watcher from within one")]
     NoRuntime,
+    /// A shared rotation store (PostgreSQL) failed or answered something unusable. The
+    /// description names the store (host, database, table), never a password.
+    #[error("rotation store {store}: {reason}")]
+    Store {
+        /// The store (host, database and table).
+        store: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A key delivery over the bus failed (see [`crate::rekey`]).
+    #[error("rekey of {guest}: {reason}")]
+    Rekey {
+        /// The guest principal.
+        guest: String,
+        /// What went wrong (never key material).
+        reason: String,
+    },
     /// A key operation failed.
     #[error(transparent)]
     Key(#[from] KeyError),

@@ -24,6 +24,9 @@ pub mod error;
 pub mod guest;
 pub mod inspect;
 mod keyfile;
+#[cfg(feature = "postgres")]
+pub mod pg;
+pub mod rekey;
 pub mod rotation;
 pub mod rotation_file;
 pub mod secret;
@@ -46,5 +49,5 @@ pub use rotation::RotationTable;
 pub use rotation_file::RotationFile;
 pub use secret::{MasterSecret, SecretKey};
 pub use source::{Fetched, RotationSource, StateVersion};
-pub use watcher::{ReloadStats, RotationWatcher, WatchOptions};
+pub use watcher::{ReloadStats, RotationWaker, RotationWatcher, WatchOptions};
 pub use xchacha::{AeadKeys, XChaChaOpener, XChaChaSealer};

@@ -8,7 +8,7 @@
 //! never fails open), the failure is counted and logged at error level.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -147,6 +147,13 @@ impl RotationWatcher {
         self.shared.wake.notify_one();
     }
 
+    /// A handle that makes this watcher look at once (like [`Self::wake`]), for a change
+    /// listener running elsewhere (PostgreSQL `NOTIFY`, a bus announcement). It holds the
+    /// watcher weakly: once the watcher is dropped, waking does nothing.
+    pub fn waker(&self) -> RotationWaker {
+        RotationWaker(Arc::downgrade(&self.shared))
+    }
+
     /// What the watcher has done so far.
     pub fn stats(&self) -> ReloadStats {
         ReloadStats {
@@ -159,6 +166,26 @@ impl RotationWatcher {
     /// The table this watcher keeps up to date.
     pub fn table(&self) -> &Arc<RotationTable> {
         &self.shared.table
+    }
+}
+
+/// Makes a [`RotationWatcher`] look at its source at once; see [`RotationWatcher::waker`].
+///
+/// A wake-up carries no state: the watcher re-reads its source, so a forged or replayed
+/// wake-up costs one read and changes nothing by itself.
+#[derive(Debug, Clone)]
+pub struct RotationWaker(Weak<Shared>);
+
+impl RotationWaker {
+    /// Asks the watcher to look now; false if the watcher is gone.
+    pub fn wake(&self) -> bool {
+        match self.0.upgrade() {
+            Some(shared) => {
+                shared.wake.notify_one();
+                true
+            }
+            None => false,
+        }
     }
 }
 

@@ -19,14 +19,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
 use sealrpc_core::Principal;
-use sealrpc_core::wire::{KeyId, Limits, Role};
-use sealrpc_signers::rotation::EpochState;
+use sealrpc_core::wire::Limits;
 use sealrpc_signers::rotation_file::MASTER_FILE;
 use sealrpc_signers::{
-    ControlPlaneKeys, DerivedKeys, GuestBundle, GuestKeys, MasterSecret, RotationFile,
-    RotationTable, inspect,
+    ControlPlaneKeys, GuestBundle, GuestKeys, MasterSecret, RotationFile, RotationTable, inspect,
 };
 use serde_json::json;
+
+#[path = "sealrpc-keys/commands.rs"]
+mod commands;
+#[path = "sealrpc-keys/deliver.rs"]
+mod deliver;
+#[path = "sealrpc-keys/state.rs"]
+mod state;
+use deliver::DeliverArgs;
+use state::StateArgs;
 
 #[derive(Parser)]
 #[command(
@@ -61,50 +68,69 @@ enum Cmd {
     AddService {
         /// Service name (the principal is `control:<name>`).
         name: String,
-        /// The key directory.
-        #[arg(long)]
-        dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Write the key bundle of a guest instance (mode 0600; refuses to overwrite).
     IssueGuest {
         /// The guest's instance id.
         instance_id: String,
-        /// The key directory.
-        #[arg(long)]
-        dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
         /// The bundle file to create.
         #[arg(long)]
         out: PathBuf,
     },
     /// Move one key family to its next epoch.
     Rotate {
-        /// The key directory.
-        #[arg(long)]
-        dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
         #[command(flatten)]
         which: Which,
+        /// Then deliver the rotated guests' new bundles over the bus (`--amqp URL`).
+        #[arg(long)]
+        deliver: bool,
+        #[command(flatten)]
+        bus: DeliverArgs,
+    },
+    /// Deliver guests' current bundles over the bus (after `rotate`, or to retry the guests
+    /// a `rotate --deliver` could not reach); a guest already current is skipped.
+    Deliver {
+        #[command(flatten)]
+        state: StateArgs,
+        /// A guest's instance id (repeatable).
+        #[arg(long = "guest", value_name = "INSTANCE_ID")]
+        guests: Vec<String>,
+        /// Every guest that is not revoked.
+        #[arg(long, conflicts_with = "guests")]
+        all_guests: bool,
+        #[command(flatten)]
+        bus: DeliverArgs,
     },
     /// Revoke a guest instance: every key of `guest:<id>` is refused.
     Revoke {
         /// The guest's instance id.
         instance_id: String,
-        /// The key directory.
-        #[arg(long)]
-        dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Lift a revocation.
     Unrevoke {
         /// The guest's instance id.
         instance_id: String,
-        /// The key directory.
-        #[arg(long)]
-        dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Print key ids, epochs, public keys and revocations as JSON (never secrets).
     Show {
-        /// The key directory.
-        #[arg(long)]
-        dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Copy a key directory's rotation state into an empty shared store (`--store`);
+    /// refuses if the store already holds a state.
+    Import {
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Decode an envelope file (raw bytes or hex text); with keys, run the receive pipeline.
     Inspect {
@@ -127,16 +153,19 @@ enum Cmd {
 
 #[derive(Args)]
 #[group(required = true, multiple = false)]
-struct Which {
+pub(crate) struct Which {
     /// A guest's k2, k3 and signing key.
     #[arg(long, value_name = "INSTANCE_ID")]
-    guest: Option<String>,
+    pub(crate) guest: Option<String>,
     /// The control plane's k1 and every service's signing key.
     #[arg(long)]
-    control: bool,
+    pub(crate) control: bool,
     /// The guests' broadcast key kb (do it after revoking a guest).
     #[arg(long)]
-    broadcast: bool,
+    pub(crate) broadcast: bool,
+    /// Every guest that is not revoked (bulk rotation).
+    #[arg(long)]
+    pub(crate) all_guests: bool,
 }
 
 type Res<T> = Result<T, String>;
@@ -154,18 +183,6 @@ fn main() -> ExitCode {
 
 fn load_state(dir: &Path) -> Res<RotationTable> {
     RotationFile::new(dir).load().map_err(|e| e.to_string())
-}
-
-/// Runs `change` on the state read under the directory's lock and writes the result.
-fn update_state<T>(
-    dir: &Path,
-    lock_timeout: Duration,
-    change: impl FnOnce(&Arc<RotationTable>) -> Result<T, sealrpc_signers::Error>,
-) -> Res<T> {
-    RotationFile::new(dir)
-        .lock_timeout(lock_timeout)
-        .update(change)
-        .map_err(|e| e.to_string())
 }
 
 fn load_master(dir: &Path) -> Res<Arc<MasterSecret>> {
@@ -187,33 +204,32 @@ fn run(cmd: Cmd, lock_timeout: Duration) -> Res<ExitCode> {
             services,
             grace_secs,
         } => init(&dir, &services, grace_secs, lock_timeout)?,
-        Cmd::AddService { name, dir } => {
-            update_state(&dir, lock_timeout, |t| t.add_service(&name))?;
+        Cmd::AddService { name, state } => {
+            state.open(lock_timeout)?.update(|t| t.add_service(&name))?;
             println!("service control:{name} recorded");
         }
         Cmd::IssueGuest {
             instance_id,
-            dir,
+            state,
             out,
-        } => issue_guest(&dir, &instance_id, &out, lock_timeout)?,
-        Cmd::Rotate { dir, which } => {
-            let (what, epoch, grace) = update_state(&dir, lock_timeout, |t| {
-                let (what, epoch) = if let Some(id) = &which.guest {
-                    (format!("guest:{id}"), t.rotate_guest(id)?)
-                } else if which.control {
-                    ("control plane".to_owned(), t.rotate_control())
-                } else {
-                    ("broadcast key".to_owned(), t.rotate_broadcast())
-                };
-                Ok((what, epoch, t.grace()))
-            })?;
-            println!(
-                "{what} is now at epoch {epoch}; the previous epoch stays valid for {} s",
-                grace.as_secs()
-            );
-        }
-        Cmd::Revoke { instance_id, dir } => {
-            let fresh = update_state(&dir, lock_timeout, |t| t.revoke(&instance_id))?;
+        } => issue_guest(&state, &instance_id, &out, lock_timeout)?,
+        Cmd::Rotate {
+            state,
+            which,
+            deliver,
+            bus,
+        } => commands::rotate(&state, &which, deliver, &bus, lock_timeout)?,
+        Cmd::Deliver {
+            state,
+            guests,
+            all_guests,
+            bus,
+        } => commands::deliver(&state, guests, all_guests, &bus, lock_timeout)?,
+        Cmd::Show { state } => commands::show(&state, lock_timeout)?,
+        Cmd::Revoke { instance_id, state } => {
+            let fresh = state
+                .open(lock_timeout)?
+                .update(|t| t.revoke(&instance_id))?;
             println!(
                 "guest:{instance_id} {}; it still holds the broadcast key: run `rotate --broadcast` and redistribute bundles",
                 if fresh {
@@ -223,8 +239,10 @@ fn run(cmd: Cmd, lock_timeout: Duration) -> Res<ExitCode> {
                 }
             );
         }
-        Cmd::Unrevoke { instance_id, dir } => {
-            let was = update_state(&dir, lock_timeout, |t| Ok(t.unrevoke(&instance_id)))?;
+        Cmd::Unrevoke { instance_id, state } => {
+            let was = state
+                .open(lock_timeout)?
+                .update(|t| Ok(t.unrevoke(&instance_id)))?;
             println!(
                 "guest:{instance_id} {}",
                 if was {
@@ -234,7 +252,19 @@ fn run(cmd: Cmd, lock_timeout: Duration) -> Res<ExitCode> {
                 }
             );
         }
-        Cmd::Show { dir } => show(&dir)?,
+        Cmd::Import { state } => {
+            if state.store.is_none() {
+                return Err("import needs --store URL".into());
+            }
+            let table = load_state(state.dir()?)?;
+            state.open(lock_timeout)?.create_from(&table)?;
+            println!(
+                "imported the rotation state of {} into the store ({} guests, {} revoked)",
+                state.dir()?.display(),
+                table.guests().len(),
+                table.revoked().len()
+            );
+        }
         Cmd::Inspect {
             file,
             keys,
@@ -278,16 +308,23 @@ fn init(dir: &Path, services: &[String], grace_secs: u64, lock_timeout: Duration
     Ok(())
 }
 
-fn issue_guest(dir: &Path, instance_id: &str, out: &Path, lock_timeout: Duration) -> Res<()> {
+fn issue_guest(
+    state: &StateArgs,
+    instance_id: &str,
+    out: &Path,
+    lock_timeout: Duration,
+) -> Res<()> {
     const NO_SERVICE: &str =
         "no control-plane service recorded: run `sealrpc-keys add-service NAME --dir DIR` first";
-    if load_state(dir)?.services().is_empty() {
+    let dir = state.dir()?;
+    let target = state.open(lock_timeout)?;
+    if target.load()?.services().is_empty() {
         return Err(NO_SERVICE.into());
     }
     let master = load_master(dir)?;
-    // Registering the guest and writing its bundle happen under the lock: the bundle's
-    // epochs are those of the state that is written.
-    let bundle = update_state(dir, lock_timeout, |t| {
+    // Registering the guest and writing its bundle happen under the lock (or in the
+    // store's transaction): the bundle's epochs are those of the state that is written.
+    let bundle = target.update(|t| {
         let Some(service) = t.services().into_iter().next() else {
             return Err(sealrpc_signers::Error::Invalid {
                 what: "key directory (no control-plane service recorded)",
@@ -306,59 +343,6 @@ fn issue_guest(dir: &Path, instance_id: &str, out: &Path, lock_timeout: Duration
         out.display()
     );
     Ok(())
-}
-
-fn epoch_json(s: EpochState) -> serde_json::Value {
-    json!({ "epoch": s.epoch, "rotated_at_ms": s.rotated_at_ms })
-}
-
-fn show(dir: &Path) -> Res<()> {
-    let table = load_state(dir)?;
-    let derived = DerivedKeys::new(load_master(dir)?);
-    let pk = |id: &KeyId| -> Res<String> {
-        derived
-            .signing_key(id)
-            .map(|k| hex::encode(k.verifying_key().to_bytes()))
-            .map_err(|e| format!("{id}: {e}"))
-    };
-    let control = table.control_state();
-    let mut signing = serde_json::Map::new();
-    for s in table.services() {
-        let p = Principal::service(&s).ok_or_else(|| format!("bad service {s:?}"))?;
-        let id = KeyId::new(Role::Sig, p, control.epoch);
-        signing.insert(id.to_string(), json!(pk(&id)?));
-    }
-    let mut guests = Vec::new();
-    for (id, st) in table.guests() {
-        let p = Principal::guest(&id).ok_or_else(|| format!("bad instance id {id:?}"))?;
-        let sig = KeyId::new(Role::Sig, p.clone(), st.epoch);
-        guests.push(json!({
-            "instance_id": id,
-            "epoch": epoch_json(st),
-            "revoked": table.is_revoked(&id),
-            "key_ids": [
-                KeyId::new(Role::K2, p.clone(), st.epoch).to_string(),
-                KeyId::new(Role::K3, p, st.epoch).to_string(),
-                sig.to_string(),
-            ],
-            "public_key": pk(&sig)?,
-        }));
-    }
-    print_json(&json!({
-        "dir": dir.display().to_string(),
-        "grace_secs": table.grace().as_secs(),
-        "control": {
-            "epoch": epoch_json(control),
-            "k1": KeyId::new(Role::K1, Principal::control(), control.epoch).to_string(),
-            "signing_keys": signing,
-        },
-        "broadcast": {
-            "epoch": epoch_json(table.broadcast_state()),
-            "kb": KeyId::new(Role::Kb, Principal::guests(), table.broadcast_epoch()).to_string(),
-        },
-        "guests": guests,
-        "revoked": table.revoked(),
-    }))
 }
 
 fn read_envelope(file: &Path) -> Res<Vec<u8>> {
