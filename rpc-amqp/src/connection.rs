@@ -1,6 +1,8 @@
-//! The connection supervisor: connects, watches the connection (heartbeats are lapin's),
-//! and reconnects with exponential backoff and jitter. Listeners and reply inboxes watch
-//! its [`LinkState`] and re-declare their topology and consumers on every new link.
+//! The connection supervisor: connects to the first broker of its list that answers,
+//! watches the connection (heartbeats are lapin's), and after a loss reconnects to the
+//! next broker that answers (round robin over the list), with exponential backoff and
+//! jitter between full rounds. Listeners and reply inboxes watch its [`LinkState`] and
+//! re-declare their topology and consumers on every new link, whichever node it is on.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,14 +17,17 @@ use sealrpc_core::transport::{Delivery, TransportError, TransportErrorKind};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 
-use crate::address::{self, BrokerUrl};
+use crate::address::BrokerUrl;
+use crate::address_list::{self, BrokerList};
 use crate::error;
 use crate::options::AmqpOptions;
 
-/// One live AMQP connection; `generation` counts (re)connections from 1.
+/// One live AMQP connection; `generation` counts (re)connections from 1, `broker` is the
+/// position in the supervisor's list of the broker it is connected to.
 pub(crate) struct Link {
     pub(crate) conn: Connection,
     pub(crate) generation: u64,
+    pub(crate) broker: usize,
 }
 
 impl Link {
@@ -46,7 +51,7 @@ pub(crate) enum LinkState {
 /// Owns the connection and its reconnect loop.
 pub(crate) struct Supervisor {
     pub(crate) opts: AmqpOptions,
-    pub(crate) url: BrokerUrl,
+    pub(crate) brokers: BrokerList,
     state: watch::Sender<LinkState>,
     closed: AtomicBool,
     close_notify: Notify,
@@ -55,7 +60,7 @@ pub(crate) struct Supervisor {
 impl std::fmt::Debug for Supervisor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Supervisor")
-            .field("url", &self.url)
+            .field("brokers", &self.brokers)
             .finish_non_exhaustive()
     }
 }
@@ -134,10 +139,15 @@ pub(crate) async fn connect_once(
     let runtime =
         lapin::runtime::default_runtime().map_err(|e| error::from_lapin(&e, "connect"))?;
     let connect = uri.connect_with_config(props, tls, runtime);
-    match tokio::time::timeout(opts.connect_timeout, connect).await {
+    let timeout = url
+        .uri
+        .query
+        .connection_timeout
+        .map_or(opts.connect_timeout, Duration::from_millis);
+    match tokio::time::timeout(timeout, connect).await {
         Err(_) => Err(error::unavailable(format!(
-            "cannot reach AMQP broker at {}: no answer within {:?}",
-            url.redacted, opts.connect_timeout
+            "cannot reach AMQP broker at {}: no answer within {timeout:?}",
+            url.redacted
         ))),
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => {
@@ -182,6 +192,54 @@ pub(crate) async fn connect_once(
     }
 }
 
+/// One round over `brokers` from position `start`: the first connection that succeeds and
+/// its position, or one error naming every broker tried (passwords redacted). The error's
+/// kind is that of a failure retrying does not fix (credentials, TLS) if there was one,
+/// else `Unavailable`.
+pub(crate) async fn connect_round(
+    brokers: &BrokerList,
+    opts: &AmqpOptions,
+    start: usize,
+) -> Result<(Connection, usize), TransportError> {
+    let mut errors = Vec::new();
+    for pos in brokers.round_from(start) {
+        let Some(url) = brokers.brokers.get(pos) else {
+            continue;
+        };
+        match connect_once(url, opts).await {
+            Ok(conn) => {
+                if !errors.is_empty() {
+                    tracing::info!(broker = %url.redacted, "AMQP connected after trying other brokers");
+                }
+                return Ok((conn, pos));
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    Err(round_failed(brokers, errors))
+}
+
+fn round_failed(brokers: &BrokerList, mut errors: Vec<TransportError>) -> TransportError {
+    if errors.len() == 1 {
+        return errors.remove(0);
+    }
+    let kind = errors
+        .iter()
+        .map(|e| e.kind)
+        .find(|k| *k != TransportErrorKind::Unavailable)
+        .unwrap_or(TransportErrorKind::Unavailable);
+    let each: Vec<String> = errors.into_iter().map(|e| e.message).collect();
+    TransportError::new(
+        kind,
+        format!(
+            "cannot connect to any of the {} AMQP brokers {}: {}",
+            brokers.brokers.len(),
+            brokers.redacted,
+            each.join("; ")
+        ),
+    )
+}
+
 /// Whether a connection error is the TLS handshake's (a certificate or protocol problem
 /// that retrying does not fix) rather than the network's.
 fn is_tls(e: &lapin::Error) -> bool {
@@ -200,22 +258,28 @@ fn is_tls(e: &lapin::Error) -> bool {
 impl Supervisor {
     /// Connects once (failing fast with a clear error) and starts the reconnect loop.
     pub(crate) async fn start(opts: AmqpOptions) -> Result<Arc<Self>, TransportError> {
-        let url = address::parse(&opts.url)?;
-        let conn = connect_once(&url, &opts).await?;
+        let brokers = address_list::parse_list(&opts.url, opts.failover)?;
+        let (conn, broker) = connect_round(&brokers, &opts, 0).await?;
         let link = Arc::new(Link {
             conn,
             generation: 1,
+            broker,
         });
         let (state, _) = watch::channel(LinkState::Up(link.clone()));
         let sup = Arc::new(Self {
             opts,
-            url,
+            brokers,
             state,
             closed: AtomicBool::new(false),
             close_notify: Notify::new(),
         });
         tokio::spawn(sup.clone().run(link));
         Ok(sup)
+    }
+
+    /// The broker at position `pos` of the list.
+    pub(crate) fn broker_url(&self, pos: usize) -> Option<&BrokerUrl> {
+        self.brokers.brokers.get(pos)
     }
 
     /// A receiver of state changes.
@@ -251,7 +315,7 @@ impl Supervisor {
             if now >= deadline {
                 return Err(error::unavailable(format!(
                     "AMQP broker at {} unavailable (waited {bound:?}){}",
-                    self.url.redacted,
+                    self.brokers.redacted,
                     last.map(|m| format!(": {m}")).unwrap_or_default()
                 )));
             }
@@ -280,23 +344,27 @@ impl Supervisor {
                 let _ = link.conn.close(200, "closed".into()).await;
                 return;
             };
-            tracing::warn!(url = %self.url.redacted, error = %lost, "AMQP connection lost; reconnecting");
-            let generation = link.generation;
+            let (generation, lost_on) = (link.generation, link.broker);
+            tracing::warn!(broker = ?self.broker_url(lost_on), error = %lost, "AMQP connection lost; reconnecting");
             drop(link);
             self.state.send_replace(LinkState::Down { error: lost });
             let mut delay = self.opts.reconnect_min;
+            // The next broker first: the one just lost is likely down.
+            let mut start = lost_on + 1;
             link = loop {
-                match connect_once(&self.url, &self.opts).await {
-                    Ok(conn) => {
-                        tracing::info!(url = %self.url.redacted, "AMQP connection re-established");
+                match connect_round(&self.brokers, &self.opts, start).await {
+                    Ok((conn, broker)) => {
+                        tracing::info!(broker = ?self.broker_url(broker), "AMQP connection re-established");
                         break Arc::new(Link {
                             conn,
                             generation: generation + 1,
+                            broker,
                         });
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "AMQP reconnect attempt failed");
                         self.state.send_replace(LinkState::Down { error: e });
+                        start = 0;
                     }
                 }
                 tokio::select! {
@@ -339,17 +407,18 @@ async fn watch_link(link: &Link) -> Option<TransportError> {
 }
 
 /// Waits until a broker accepts a connection at `url` (connect, then close), for up to
-/// `timeout`. For tests and start-up scripts; returns the last connection error on timeout.
+/// `timeout`; with a list (see [`AmqpOptions::url`]), until any of them does. For tests
+/// and start-up scripts; returns the last connection error on timeout.
 pub async fn wait_for_broker(url: &str, timeout: Duration) -> Result<(), TransportError> {
     let opts = AmqpOptions {
         connect_timeout: Duration::from_secs(2),
         ..AmqpOptions::default().with_url(url)
     };
-    let parsed = address::parse(url)?;
+    let brokers = address_list::parse_list(url, opts.failover)?;
     let deadline = Instant::now() + timeout;
     loop {
-        match connect_once(&parsed, &opts).await {
-            Ok(conn) => {
+        match connect_round(&brokers, &opts, 0).await {
+            Ok((conn, _)) => {
                 let _ = conn.close(200, "probe".into()).await;
                 return Ok(());
             }

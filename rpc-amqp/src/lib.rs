@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod address;
+mod address_list;
 pub mod admin;
 mod connection;
 mod consume;
@@ -27,5 +28,5 @@ mod transport;
 pub use address::redact_url;
 pub use connection::wait_for_broker;
 pub use credentials::{CredentialPolicy, GuestCredentials};
-pub use options::{AmqpOptions, TlsIdentity};
+pub use options::{AmqpOptions, FailoverOrder, TlsIdentity};
 pub use transport::AmqpTransport;
