@@ -9,6 +9,7 @@
 #   rabbitmq-cluster.sh stop-app N   rabbitmqctl stop_app on cN (the node stays, RabbitMQ stops)
 #   rabbitmq-cluster.sh start-app N  rabbitmqctl start_app on cN
 #   rabbitmq-cluster.sh restart N    start cN again after `kill N` (it rejoins the cluster)
+#   rabbitmq-cluster.sh leader Q     the node number of the leader of quorum queue Q
 #
 # Node cN listens for AMQP on 127.0.0.1:568N and for Erlang distribution on 2568N, with its
 # own data and log dirs under $SEALRPC_CLUSTER_DIR (default /tmp/sealrpc-rabbitmq-cluster).
@@ -131,10 +132,17 @@ with_lock() {
   flock -w 300 9 || die "another rabbitmq-cluster.sh holds $BASE.lock"
 }
 
+# All three AMQP ports answer and c1 sees all three nodes running.
+all_up() {
+  for n in "${NODES[@]}"; do port_open "$(amqp_port "$n")" || return 1; done
+  [ "$(members 1 | wc -w)" = "${#NODES[@]}" ]
+}
+
 cmd_start() {
   check_prereqs
   with_lock
   local t0=$SECONDS
+  if all_up; then echo "rabbitmq-cluster: already up: $(members 1)"; return 0; fi
   for n in "${NODES[@]}"; do start_node "$n"; done
   for n in "${NODES[@]}"; do await_app "$n" restart; done
   for n in 2 3; do join "$n"; done
@@ -180,6 +188,20 @@ need_n() {
   case "${1:-}" in 1|2|3) ;; *) die "expected a node number 1, 2 or 3, got '${1:-}'" ;; esac
 }
 
+# The node number (1-3) of the leader of quorum queue $1 (vhost /), asked of a running node.
+cmd_leader() {
+  [ -n "${1:-}" ] || die "expected a queue name"
+  for n in "${NODES[@]}"; do
+    port_open "$(amqp_port "$n")" || continue
+    local line
+    line=$(ctl "$n" list_queues name leader --no-table-headers 2>/dev/null | awk -v q="$1" '$1 == q { print $2 }')
+    case "$line" in
+      c[123]@localhost) echo "${line:1:1}"; return 0 ;;
+    esac
+  done
+  die "no leader found for queue $1"
+}
+
 cmd_kill() {
   need_n "${1:-}"
   local pidf; pidf="$(dir "$1")/pid"
@@ -206,5 +228,6 @@ case "${1:-}" in
   stop-app) need_n "${2:-}"; ctl "$2" stop_app >/dev/null; echo "rabbitmq-cluster: $(node "$2") app stopped" ;;
   start-app) need_n "${2:-}"; ctl "$2" start_app >/dev/null; await_app "$2"; echo "rabbitmq-cluster: $(node "$2") app started" ;;
   restart) cmd_restart "${2:-}" ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  leader) cmd_leader "${2:-}" ;;
+  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
