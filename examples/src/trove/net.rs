@@ -22,7 +22,8 @@ use super::api::Topics;
 pub enum TransportChoice {
     /// The embedded in-memory transport.
     Memory,
-    /// RabbitMQ at this URL (`amqp://user:pass@host:port/vhost`).
+    /// RabbitMQ at this URL (`amqp://user:pass@host:port/vhost`), or a cluster's nodes
+    /// (a comma-separated list, see `AmqpOptions::url`).
     Amqp(String),
 }
 
@@ -66,7 +67,7 @@ pub struct GuestLink {
 #[derive(Debug)]
 struct AmqpState {
     url: String,
-    host_port: String,
+    host_ports: Vec<String>,
     policy: CredentialPolicy,
     per_guest: bool,
     users: Mutex<Vec<String>>,
@@ -89,10 +90,30 @@ pub struct Net {
     amqp: Option<AmqpState>,
 }
 
-fn host_port(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-    rest.split(['/', '?']).next().unwrap_or(rest).to_owned()
+/// The `host:port` of each address of `url` (one URL or a list).
+fn host_ports(url: &str) -> Vec<String> {
+    url.split(',')
+        .map(|one| {
+            let rest = one.split_once("://").map_or(one, |(_, r)| r);
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+            rest.split(['/', '?'])
+                .next()
+                .unwrap_or(rest)
+                .trim()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// `rabbitmqctl`, aimed at `$SEALRPC_RABBITMQCTL_NODE` when set (e.g. `c1@localhost` for
+/// the local cluster of `rpc-amqp/scripts/rabbitmq-cluster.sh`), else the default node.
+fn rabbitmqctl() -> Rabbitmqctl {
+    Rabbitmqctl {
+        node: std::env::var("SEALRPC_RABBITMQCTL_NODE")
+            .ok()
+            .filter(|n| !n.is_empty()),
+        ..Rabbitmqctl::default()
+    }
 }
 
 impl Net {
@@ -140,10 +161,12 @@ impl Net {
             ..CredentialPolicy::default()
         };
         // Can we administer the broker? (Per-guest users need rabbitmqctl.)
-        let probe = tokio::process::Command::new("rabbitmqctl")
-            .args(["-q", "list_users"])
-            .output()
-            .await;
+        let ctl = rabbitmqctl();
+        let mut probe = tokio::process::Command::new(&ctl.program);
+        if let Some(node) = &ctl.node {
+            probe.args(["-n", node]);
+        }
+        let probe = probe.args(["-q", "list_users"]).output().await;
         let per_guest = matches!(&probe, Ok(out) if out.status.success());
         let note = (!per_guest).then(|| {
             "rabbitmqctl is not usable here: guests share the broker account of the control \
@@ -158,7 +181,7 @@ impl Net {
             tap,
             amqp: Some(AmqpState {
                 url: opts.url.clone(),
-                host_port: host_port(&opts.url),
+                host_ports: host_ports(&opts.url),
                 policy,
                 per_guest,
                 users: Mutex::new(Vec::new()),
@@ -202,13 +225,15 @@ impl Net {
             });
         }
         let creds = GuestCredentials::for_guest(instance_id, &amqp.policy)?;
-        Rabbitmqctl::default().apply_async(&creds).await?;
+        rabbitmqctl().apply_async(&creds).await?;
         amqp.users
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(creds.user.clone());
         let opts = AmqpOptions {
-            url: creds.url("amqp", &amqp.host_port),
+            url: AmqpOptions::default()
+                .with_urls(amqp.host_ports.iter().map(|hp| creds.url("amqp", hp)))
+                .url,
             declare_exchanges: false,
             connection_name: Some(creds.user.clone()),
             ..AmqpOptions::from_env().with_url(amqp.url.clone())
@@ -235,7 +260,7 @@ impl Net {
         }
         let users = std::mem::take(&mut *amqp.users.lock().unwrap_or_else(|p| p.into_inner()));
         let deletes = users.iter().map(|u| async move {
-            if let Err(e) = Rabbitmqctl::default().delete_user_async(u).await {
+            if let Err(e) = rabbitmqctl().delete_user_async(u).await {
                 tracing::warn!(error = %e, "cannot delete a guest's broker user");
             }
         });
