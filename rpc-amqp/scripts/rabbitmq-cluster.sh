@@ -10,6 +10,7 @@
 #   rabbitmq-cluster.sh start-app N  rabbitmqctl start_app on cN
 #   rabbitmq-cluster.sh restart N    start cN again after `kill N` (it rejoins the cluster)
 #   rabbitmq-cluster.sh leader Q     the node number of the leader of quorum queue Q
+#   rabbitmq-cluster.sh purge P      delete the queues and exchanges whose names start with P
 #
 # Node cN listens for AMQP on 127.0.0.1:568N and for Erlang distribution on 2568N, with its
 # own data and log dirs under $SEALRPC_CLUSTER_DIR (default /tmp/sealrpc-rabbitmq-cluster).
@@ -202,6 +203,23 @@ cmd_leader() {
   die "no leader found for queue $1"
 }
 
+# Deletes every queue and exchange (vhost /) whose name starts with $1, asking a running node.
+cmd_purge() {
+  case "${1:-}" in ""|amq*) die "expected a name prefix (not empty, not amq.)" ;; esac
+  for n in "${NODES[@]}"; do
+    port_open "$(amqp_port "$n")" || continue
+    local q x
+    for q in $(ctl "$n" list_queues name --no-table-headers 2>/dev/null | awk -v p="$1" 'index($1, p) == 1 { print $1 }'); do
+      ctl "$n" delete_queue "$q" >/dev/null 2>&1 || true
+    done
+    for x in $(ctl "$n" list_exchanges name --no-table-headers 2>/dev/null | awk -v p="$1" 'index($1, p) == 1 { print $1 }'); do
+      ctl "$n" eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$x\">>), false, <<\"purge\">>)." >/dev/null 2>&1 || true
+    done
+    return 0
+  done
+  die "no node is running"
+}
+
 cmd_kill() {
   need_n "${1:-}"
   local pidf; pidf="$(dir "$1")/pid"
@@ -229,5 +247,6 @@ case "${1:-}" in
   start-app) need_n "${2:-}"; ctl "$2" start_app >/dev/null; await_app "$2"; echo "rabbitmq-cluster: $(node "$2") app started" ;;
   restart) cmd_restart "${2:-}" ;;
   leader) cmd_leader "${2:-}" ;;
-  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  purge) cmd_purge "${2:-}" ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -131,8 +131,10 @@ async fn cleanup(queues: &[String], exchanges: &[String]) {
 async fn listener_inbox_and_fanout_follow_the_cluster() {
     cluster::ensure();
     let heal = cluster::Heal;
-    let exchange = uniq("cluster-ctl");
-    let topic = uniq("cluster");
+    let run = uniq("cluster");
+    let _purge = cluster::Purge(run.clone());
+    let exchange = format!("{run}-ctl");
+    let topic = format!("{run}-t");
     let server = AmqpTransport::connect(options(&exchange, 2)).await.unwrap();
     let client = AmqpTransport::connect(options(&exchange, 1)).await.unwrap();
     assert_eq!(server.connected_port(), Some(cluster::port(2)));

@@ -272,9 +272,11 @@ async fn scenario(rounds: u32) {
     blocking(node::ensure).await;
     let heal = node::Heal;
     let started = Instant::now();
-    let exchange = cluster::uniq("cf-ctl");
-    let topic = cluster::uniq("cf-conductor");
-    let guest_topic = cluster::uniq("cf-guest");
+    let run = cluster::uniq("cf");
+    let _purge = node::Purge(run.clone());
+    let exchange = format!("{run}-ctl");
+    let topic = format!("{run}-conductor");
+    let guest_topic = format!("{run}-guest");
     let keys = ControlKeys::new();
     let state = Arc::new(ConductorState::default());
     let cond_sec = keys.conductor.security().build();

@@ -64,9 +64,22 @@ pub struct GuestLink {
     pub own_credentials: Option<Arc<dyn Transport>>,
 }
 
+/// The transport options for `url`: with several brokers (a cluster), cluster mode:
+/// durable exchanges and quorum topic and server queues, which survive a node loss.
+fn base_options(url: &str) -> AmqpOptions {
+    let clustered = url.contains(',');
+    AmqpOptions {
+        durable: clustered,
+        quorum_queues: clustered,
+        ..AmqpOptions::from_env().with_url(url)
+    }
+}
+
 #[derive(Debug)]
 struct AmqpState {
     url: String,
+    /// The run's name prefix (its queues and exchanges), for the cleanup in cluster mode.
+    prefix: String,
     host_ports: Vec<String>,
     policy: CredentialPolicy,
     per_guest: bool,
@@ -148,8 +161,9 @@ impl Net {
     }
 
     async fn amqp(url: &str, tap: broadcast::Sender<Tapped>) -> Result<Self, BoxError> {
-        let topics = Topics::prefixed(&format!("trove{}", super::keys::new_tag()));
-        let opts = AmqpOptions::from_env().with_url(url);
+        let prefix = format!("trove{}", super::keys::new_tag());
+        let topics = Topics::prefixed(&prefix);
+        let opts = base_options(url);
         sealrpc_amqp::wait_for_broker(&opts.url, std::time::Duration::from_secs(30)).await?;
         let control = AmqpTransport::connect(opts.clone()).await?;
         control.declare_fanout(&topics.guestagent).await?;
@@ -181,6 +195,7 @@ impl Net {
             tap,
             amqp: Some(AmqpState {
                 url: opts.url.clone(),
+                prefix,
                 host_ports: host_ports(&opts.url),
                 policy,
                 per_guest,
@@ -197,6 +212,22 @@ impl Net {
     /// True when guests get their own broker users.
     pub fn per_guest_credentials(&self) -> bool {
         self.amqp.as_ref().is_some_and(|a| a.per_guest)
+    }
+
+    /// The broker port the control plane's connection is on now (RabbitMQ only).
+    pub fn control_port(&self) -> Option<u16> {
+        let amqp = self.amqp.as_ref()?;
+        let conns = amqp.connections.lock().unwrap_or_else(|p| p.into_inner());
+        conns.first()?.connected_port()
+    }
+
+    /// How many times the control plane's connection was established (0 off RabbitMQ).
+    pub fn control_generation(&self) -> u64 {
+        let Some(amqp) = &self.amqp else { return 0 };
+        let conns = amqp.connections.lock().unwrap_or_else(|p| p.into_inner());
+        conns
+            .first()
+            .map_or(0, AmqpTransport::connection_generation)
     }
 
     /// True on RabbitMQ.
@@ -236,7 +267,7 @@ impl Net {
                 .url,
             declare_exchanges: false,
             connection_name: Some(creds.user.clone()),
-            ..AmqpOptions::from_env().with_url(amqp.url.clone())
+            ..base_options(&amqp.url)
         };
         let t = AmqpTransport::connect(opts).await?;
         amqp.connections
@@ -265,5 +296,48 @@ impl Net {
             }
         });
         futures_util::future::join_all(deletes).await;
+        if amqp.per_guest && base_options(&amqp.url).durable {
+            delete_durable(&amqp.prefix).await;
+        }
+    }
+}
+
+/// Cluster mode leaves durable queues and exchanges behind: deletes the run's (names
+/// starting with `prefix-`) with `rabbitmqctl`, best effort.
+async fn delete_durable(prefix: &str) {
+    let ctl = rabbitmqctl();
+    let run = |args: Vec<String>| {
+        let mut c = tokio::process::Command::new(&ctl.program);
+        if let Some(node) = &ctl.node {
+            c.args(["-n", node]);
+        }
+        c.args(args);
+        async move { c.output().await.ok() }
+    };
+    let mine = |out: Option<std::process::Output>| -> Vec<String> {
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|n| n.starts_with(&format!("{prefix}-")))
+            .map(str::to_owned)
+            .collect()
+    };
+    let list = |what: &str| {
+        vec![
+            "-q".into(),
+            what.into(),
+            "name".into(),
+            "--no-table-headers".into(),
+        ]
+    };
+    for q in mine(run(list("list_queues")).await) {
+        run(vec!["-q".into(), "delete_queue".into(), q]).await;
+    }
+    for x in mine(run(list("list_exchanges")).await) {
+        let expr = format!(
+            "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"{x}\">>), false, <<\"trove_cluster\">>)."
+        );
+        run(vec!["-q".into(), "eval".into(), expr]).await;
     }
 }

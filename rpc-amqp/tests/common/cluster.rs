@@ -133,3 +133,13 @@ impl Drop for Heal {
         let _ = Command::new(SCRIPT).arg("start").output();
     }
 }
+
+/// Deletes every queue and exchange whose name starts with the prefix (the cluster tests'
+/// durable quorum queues outlive their consumers), even after a panic.
+pub struct Purge(pub String);
+
+impl Drop for Purge {
+    fn drop(&mut self) {
+        let _ = Command::new(SCRIPT).args(["purge", &self.0]).output();
+    }
+}
