@@ -11,6 +11,7 @@
 #   rabbitmq-cluster.sh restart N    start cN again after `kill N` (it rejoins the cluster)
 #   rabbitmq-cluster.sh leader Q     the node number of the leader of quorum queue Q
 #   rabbitmq-cluster.sh purge P      delete the queues and exchanges whose names start with P
+#   rabbitmq-cluster.sh freeze N     SIGSTOP cN (it stops answering, sockets stay open); thaw N
 #
 # Node cN listens for AMQP on 127.0.0.1:568N and for Erlang distribution on 2568N, with its
 # own data and log dirs under $SEALRPC_CLUSTER_DIR (default /tmp/sealrpc-rabbitmq-cluster).
@@ -229,6 +230,16 @@ cmd_kill() {
   echo "rabbitmq-cluster: killed $(node "$1") (beam.smp pid $pid)"
 }
 
+# SIGSTOP / SIGCONT of cN's beam.smp: a node that stops answering without closing its
+# sockets (a frozen VM, a partition), which clients only notice by missed heartbeats.
+cmd_signal() {
+  need_n "${2:-}"
+  local pidf; pidf="$(dir "$2")/pid"
+  [ -s "$pidf" ] || die "no pid file for $(node "$2") ($pidf)"
+  kill "-$1" "$(cat "$pidf")" || die "cannot signal $(node "$2")"
+  echo "rabbitmq-cluster: sent SIG$1 to $(node "$2")"
+}
+
 cmd_restart() {
   need_n "${1:-}"
   check_prereqs
@@ -248,5 +259,7 @@ case "${1:-}" in
   restart) cmd_restart "${2:-}" ;;
   leader) cmd_leader "${2:-}" ;;
   purge) cmd_purge "${2:-}" ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  freeze) cmd_signal STOP "${2:-}" ;;
+  thaw) cmd_signal CONT "${2:-}" ;;
+  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -5,6 +5,7 @@
 //! server's node is stopped (`stop_app`). Each time the same transports, subscriptions
 //! and inbox carry on from another node: calls round-trip again, the fanout reaches the
 //! listener again (its exclusive queue re-declared on the new node), nothing rebuilt.
+//! A second test freezes a node (SIGSTOP): only missed heartbeats tell its client.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
 #[path = "common/cluster.rs"]
@@ -127,8 +128,12 @@ async fn cleanup(queues: &[String], exchanges: &[String]) {
     }
 }
 
+/// The tests of this binary never fault the cluster at the same time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listener_inbox_and_fanout_follow_the_cluster() {
+    let _serial = SERIAL.lock().await;
     cluster::ensure();
     let heal = cluster::Heal;
     let run = uniq("cluster");
@@ -183,5 +188,42 @@ async fn listener_inbox_and_fanout_follow_the_cluster() {
         &[exchange, format!("{topic}_fanout")],
     )
     .await;
+    drop(heal);
+}
+
+/// A node that stops answering without closing its sockets (a frozen VM, a partition):
+/// the client notices by missed heartbeats (about two intervals) and moves to another node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_node_is_left_after_missed_heartbeats() {
+    let _serial = SERIAL.lock().await;
+    cluster::ensure();
+    let heal = cluster::Heal;
+    let run = uniq("frozen");
+    let _purge = cluster::Purge(run.clone());
+    let t = AmqpTransport::connect(options(&format!("{run}-ctl"), 3))
+        .await
+        .unwrap();
+    assert_eq!(t.connected_port(), Some(cluster::port(3)));
+    let t0 = Instant::now();
+    cluster::freeze(3);
+    let thaw = cluster::Thaw(3);
+    let moved = loop {
+        if let Some(p) = t.connected_port()
+            && p != cluster::port(3)
+        {
+            break t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "still on the frozen node after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    println!(
+        "[cluster] SIGSTOP c3 (heartbeat 2 s): the client moved to another node after {moved:?}"
+    );
+    assert_eq!(t.connection_generation(), 2);
+    drop(thaw);
+    t.close().await;
     drop(heal);
 }

@@ -143,3 +143,20 @@ impl Drop for Purge {
         let _ = Command::new(SCRIPT).args(["purge", &self.0]).output();
     }
 }
+
+/// SIGSTOP of node `n`'s beam.smp: it stops answering, its sockets stay open.
+pub fn freeze(n: usize) {
+    script(&["freeze", &n.to_string()]);
+}
+
+/// SIGCONT of node `n` when dropped (also after a panic), then waits for the cluster.
+pub struct Thaw(pub usize);
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        let _ = Command::new(SCRIPT)
+            .args(["thaw", &self.0.to_string()])
+            .output();
+        let _ = Command::new(SCRIPT).arg("start").output();
+    }
+}
