@@ -18,6 +18,7 @@
 mod address;
 mod address_list;
 pub mod admin;
+mod connect;
 mod connection;
 mod consume;
 pub mod credentials;
