@@ -6,6 +6,9 @@
 //! cargo run --release --example trove_cluster                 # in-memory transport
 //! cargo run --release --example trove_cluster -- --amqp       # local RabbitMQ
 //! cargo run --release --example trove_cluster -- --upgrade-demo
+//! # on the local three-node cluster, with a node loss mid-traffic (root; see docs/amqp.md)
+//! SEALRPC_RABBITMQCTL_NODE=c1@localhost cargo run --release --example trove_cluster -- \
+//!     --amqp "$(rpc-amqp/scripts/rabbitmq-cluster.sh urls)" --node-loss
 //! ```
 //!
 //! Exits non-zero if any attack is not rejected for its expected reason or any call fails.
@@ -33,6 +36,10 @@ struct Args {
     /// Skip the per-mode measurements.
     #[arg(long)]
     no_bench: bool,
+    /// On the local RabbitMQ cluster (`--amqp $(rpc-amqp/scripts/rabbitmq-cluster.sh urls)`):
+    /// stop the control plane's node in the middle of traffic, then bring it back.
+    #[arg(long, requires = "amqp")]
+    node_loss: bool,
 }
 
 #[tokio::main]
@@ -54,6 +61,7 @@ async fn main() -> std::process::ExitCode {
     let mut opts = DemoOptions::new(args.guests, transport);
     opts.cluster_phases = !args.upgrade_demo;
     opts.upgrade = !args.no_upgrade;
+    opts.node_loss = args.node_loss;
     if args.no_bench {
         opts.bench.rounds = 0;
     }

@@ -38,17 +38,19 @@ pub fn redact_url(url: &str) -> String {
 }
 
 pub(crate) fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let rest_start = scheme_end + 3;
+    crate::address_list::redact_list(url)
+}
+
+/// One address with the password (everything between the user's `:` and the last `@`)
+/// replaced by `***`. The last `@` is taken, so a password holding `@`, `/` or `?` is
+/// never shown in part.
+pub(crate) fn redact_one(url: &str) -> String {
+    let rest_start = url.find("://").map_or(0, |i| i + 3);
     let rest = &url[rest_start..];
-    let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..auth_end];
-    let Some(at) = authority.rfind('@') else {
+    let Some(at) = rest.rfind('@') else {
         return url.to_owned();
     };
-    let userinfo = &authority[..at];
+    let userinfo = &rest[..at];
     match userinfo.find(':') {
         Some(colon) => format!(
             "{}{}:***{}",
@@ -60,14 +62,7 @@ pub(crate) fn redact(url: &str) -> String {
     }
 }
 
-fn invalid(url: &str, why: &str) -> TransportError {
-    TransportError::new(
-        TransportErrorKind::Other,
-        format!("invalid AMQP URL {}: {why}", redact(url)),
-    )
-}
-
-fn percent_decode(url: &str, s: &str) -> Result<String, TransportError> {
+fn percent_decode(s: &str) -> Result<String, String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -75,8 +70,8 @@ fn percent_decode(url: &str, s: &str) -> Result<String, TransportError> {
         if bytes[i] == b'%' {
             let hex = s
                 .get(i + 1..i + 3)
-                .ok_or_else(|| invalid(url, "truncated percent-escape"))?;
-            let b = u8::from_str_radix(hex, 16).map_err(|_| invalid(url, "bad percent-escape"))?;
+                .ok_or_else(|| "truncated percent-escape".to_owned())?;
+            let b = u8::from_str_radix(hex, 16).map_err(|_| "bad percent-escape".to_owned())?;
             out.push(b);
             i += 3;
         } else {
@@ -84,45 +79,58 @@ fn percent_decode(url: &str, s: &str) -> Result<String, TransportError> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| invalid(url, "percent-escape is not UTF-8"))
+    String::from_utf8(out).map_err(|_| "percent-escape is not UTF-8".to_owned())
+}
+
+/// [`parse_quiet`], with errors that name the URL (password redacted).
+pub(crate) fn parse(url: &str) -> Result<BrokerUrl, TransportError> {
+    parse_quiet(url).map_err(|why| {
+        TransportError::new(
+            TransportErrorKind::Other,
+            format!("invalid AMQP URL {}: {why}", redact_one(url)),
+        )
+    })
 }
 
 /// Parses `amqp[s]://[user[:password]@]host[:port][/vhost][?heartbeat=..&frame_max=..&channel_max=..]`.
 ///
 /// Without a path the vhost is `/`; `/%2f` is also `/`. Host may be a name, an IPv4
 /// address or a bracketed IPv6 address.
-pub(crate) fn parse(url: &str) -> Result<BrokerUrl, TransportError> {
+/// Errors say what is wrong without repeating the URL.
+pub(crate) fn parse_quiet(url: &str) -> Result<BrokerUrl, String> {
     let (scheme, rest) = url
         .split_once("://")
-        .ok_or_else(|| invalid(url, "expected amqp:// or amqps://"))?;
+        .ok_or_else(|| "expected amqp:// or amqps://".to_owned())?;
     let scheme = match scheme.to_ascii_lowercase().as_str() {
         "amqp" => AMQPScheme::AMQP,
         "amqps" => AMQPScheme::AMQPS,
-        other => return Err(invalid(url, &format!("unsupported scheme {other:?}"))),
+        other => return Err(format!("unsupported scheme {other:?}")),
     };
-    let (before_query, query) = match rest.split_once('?') {
+    // The user info ends at the last `@` (a password may hold `@`, `/` or `?`; `%40`,
+    // `%2F` and `%3F` are the portable spellings), the host at the next `/`.
+    let (userinfo, after_at) = match rest.rfind('@') {
+        Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
+        None => (None, rest),
+    };
+    let (before_query, query) = match after_at.split_once('?') {
         Some((a, q)) => (a, Some(q)),
-        None => (rest, None),
+        None => (after_at, None),
     };
-    let (authority, path) = match before_query.find('/') {
+    let (hostport, path) = match before_query.find('/') {
         Some(i) => (&before_query[..i], Some(&before_query[i + 1..])),
         None => (before_query, None),
     };
-    let (userinfo, hostport) = match authority.rfind('@') {
-        Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
-        None => (None, authority),
-    };
     let (username, password) = match userinfo {
         Some(ui) => match ui.split_once(':') {
-            Some((u, p)) => (percent_decode(url, u)?, percent_decode(url, p)?),
-            None => (percent_decode(url, ui)?, String::new()),
+            Some((u, p)) => (percent_decode(u)?, percent_decode(p)?),
+            None => (percent_decode(ui)?, String::new()),
         },
         None => ("guest".to_owned(), "guest".to_owned()),
     };
     let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
         let (h, after) = v6
             .split_once(']')
-            .ok_or_else(|| invalid(url, "unterminated IPv6 address"))?;
+            .ok_or_else(|| "unterminated IPv6 address".to_owned())?;
         (h.to_owned(), after.strip_prefix(':'))
     } else {
         match hostport.rsplit_once(':') {
@@ -131,20 +139,20 @@ pub(crate) fn parse(url: &str) -> Result<BrokerUrl, TransportError> {
         }
     };
     if host.is_empty() {
-        return Err(invalid(url, "missing host"));
+        return Err("missing host".to_owned());
     }
     let port = match port {
-        Some(p) => p.parse::<u16>().map_err(|_| invalid(url, "bad port"))?,
+        Some(p) => p.parse::<u16>().map_err(|_| "bad port".to_owned())?,
         None => scheme.default_port(),
     };
     let vhost = match path {
         None => "/".to_owned(),
-        Some(p) => percent_decode(url, p)?,
+        Some(p) => percent_decode(p)?,
     };
     let mut q = AMQPQueryString::default();
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let bad = || invalid(url, &format!("bad query parameter {k}"));
+        let bad = || format!("bad query parameter {k}");
         match k {
             "heartbeat" => q.heartbeat = Some(v.parse().map_err(|_| bad())?),
             "frame_max" => q.frame_max = Some(v.parse().map_err(|_| bad())?),
@@ -164,7 +172,7 @@ pub(crate) fn parse(url: &str) -> Result<BrokerUrl, TransportError> {
             vhost,
             query: q,
         },
-        redacted: redact(url),
+        redacted: redact_one(url),
     })
 }
 

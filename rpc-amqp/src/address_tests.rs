@@ -41,3 +41,26 @@ fn parses_variants() {
             .contains("***")
     );
 }
+
+#[test]
+fn a_password_with_slash_or_query_chars_is_never_shown() {
+    // The user info ends at the last `@`, not at the first `/` or `?`.
+    for url in [
+        "amqp://u:sec/ret@h:1/x",
+        "amqp://u:sec?ret@h:1/x",
+        "amqp://u:s/e?c@h:bad",
+    ] {
+        let shown = redact(url);
+        assert!(!shown.contains("sec") && !shown.contains("ret"), "{shown}");
+        if let Err(e) = parse(url) {
+            assert!(
+                !e.message.contains("sec") && !e.message.contains("e?c"),
+                "{e}"
+            );
+        }
+    }
+    let b = parse("amqp://u:sec/ret@h:1/x").unwrap();
+    assert_eq!(b.uri.authority.userinfo.password, "sec/ret");
+    assert_eq!(b.uri.authority.host, "h");
+    assert_eq!(b.uri.vhost, "x");
+}

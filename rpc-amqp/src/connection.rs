@@ -1,6 +1,8 @@
-//! The connection supervisor: connects, watches the connection (heartbeats are lapin's),
-//! and reconnects with exponential backoff and jitter. Listeners and reply inboxes watch
-//! its [`LinkState`] and re-declare their topology and consumers on every new link.
+//! The connection supervisor: connects to the first broker of its list that answers,
+//! watches the connection (heartbeats are lapin's), and after a loss reconnects to the
+//! next broker that answers (round robin over the list), with exponential backoff and
+//! jitter between full rounds. Listeners and reply inboxes watch its [`LinkState`] and
+//! re-declare their topology and consumers on every new link, whichever node it is on.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,21 +10,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
-use lapin::uri::AMQPScheme;
-use lapin::{Connect, Connection, ConnectionProperties, Event};
+use lapin::{Connection, Event};
 use sealrpc_core::transport::{Delivery, TransportError, TransportErrorKind};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 
-use crate::address::{self, BrokerUrl};
+use crate::address::BrokerUrl;
+use crate::address_list::{self, BrokerList};
+use crate::connect::connect_round;
 use crate::error;
 use crate::options::AmqpOptions;
 
-/// One live AMQP connection; `generation` counts (re)connections from 1.
+/// One live AMQP connection; `generation` counts (re)connections from 1, `broker` is the
+/// position in the supervisor's list of the broker it is connected to.
 pub(crate) struct Link {
     pub(crate) conn: Connection,
     pub(crate) generation: u64,
+    pub(crate) broker: usize,
 }
 
 impl Link {
@@ -46,7 +50,7 @@ pub(crate) enum LinkState {
 /// Owns the connection and its reconnect loop.
 pub(crate) struct Supervisor {
     pub(crate) opts: AmqpOptions,
-    pub(crate) url: BrokerUrl,
+    pub(crate) brokers: BrokerList,
     state: watch::Sender<LinkState>,
     closed: AtomicBool,
     close_notify: Notify,
@@ -55,7 +59,7 @@ pub(crate) struct Supervisor {
 impl std::fmt::Debug for Supervisor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Supervisor")
-            .field("url", &self.url)
+            .field("brokers", &self.brokers)
             .finish_non_exhaustive()
     }
 }
@@ -110,112 +114,31 @@ where
     }
 }
 
-/// One connection attempt, with errors that say what to fix.
-pub(crate) async fn connect_once(
-    url: &BrokerUrl,
-    opts: &AmqpOptions,
-) -> Result<Connection, TransportError> {
-    let mut uri = url.uri.clone();
-    if uri.query.heartbeat.is_none() {
-        uri.query.heartbeat = Some(u16::try_from(opts.heartbeat.as_secs()).unwrap_or(u16::MAX));
-    }
-    let mut props = ConnectionProperties::default();
-    if let Some(name) = &opts.connection_name {
-        props = props.with_connection_name(name.clone().into());
-    }
-    let user = url.user().to_owned();
-    let tls = OwnedTLSConfig {
-        cert_chain: opts.tls_ca_pem.clone(),
-        identity: opts.tls_identity.as_ref().map(|id| OwnedIdentity::PKCS8 {
-            pem: id.cert_chain_pem.as_bytes().to_vec(),
-            key: id.key_pem.expose().as_bytes().to_vec(),
-        }),
-    };
-    let runtime =
-        lapin::runtime::default_runtime().map_err(|e| error::from_lapin(&e, "connect"))?;
-    let connect = uri.connect_with_config(props, tls, runtime);
-    match tokio::time::timeout(opts.connect_timeout, connect).await {
-        Err(_) => Err(error::unavailable(format!(
-            "cannot reach AMQP broker at {}: no answer within {:?}",
-            url.redacted, opts.connect_timeout
-        ))),
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => {
-            let mapped = error::from_lapin(&e, "connect");
-            let (kind, what) = match error::amqp_reply(&e) {
-                Some((403, _)) => (
-                    TransportErrorKind::AccessRefused,
-                    format!(
-                        "AMQP broker at {} refused the credentials of user {user:?}",
-                        url.redacted
-                    ),
-                ),
-                Some((530, _)) => (
-                    TransportErrorKind::AccessRefused,
-                    format!(
-                        "AMQP broker at {} refused user {user:?} access to vhost {:?}",
-                        url.redacted, url.uri.vhost
-                    ),
-                ),
-                _ if e.is_io_error() && url.uri.scheme == AMQPScheme::AMQPS && is_tls(&e) => (
-                    TransportErrorKind::Other,
-                    format!(
-                        "TLS with AMQP broker at {} failed (is its certificate for this host \
-                         name and signed by a CA the platform or `tls_ca_pem` trusts?)",
-                        url.redacted
-                    ),
-                ),
-                _ if e.is_io_error() => (
-                    TransportErrorKind::Unavailable,
-                    format!("cannot reach AMQP broker at {}", url.redacted),
-                ),
-                _ => (
-                    mapped.kind,
-                    format!("cannot connect to AMQP broker at {}", url.redacted),
-                ),
-            };
-            Err(TransportError::new(
-                kind,
-                format!("{what}: {}", mapped.message),
-            ))
-        }
-    }
-}
-
-/// Whether a connection error is the TLS handshake's (a certificate or protocol problem
-/// that retrying does not fix) rather than the network's.
-fn is_tls(e: &lapin::Error) -> bool {
-    let text = e.to_string().to_ascii_lowercase();
-    [
-        "certificate",
-        "tls",
-        "handshake",
-        "unknownissuer",
-        "notvalidforname",
-    ]
-    .iter()
-    .any(|w| text.contains(w))
-}
-
 impl Supervisor {
     /// Connects once (failing fast with a clear error) and starts the reconnect loop.
     pub(crate) async fn start(opts: AmqpOptions) -> Result<Arc<Self>, TransportError> {
-        let url = address::parse(&opts.url)?;
-        let conn = connect_once(&url, &opts).await?;
+        let brokers = address_list::parse_list(&opts.url, opts.failover)?;
+        let (conn, broker) = connect_round(&brokers, &opts, 0).await?;
         let link = Arc::new(Link {
             conn,
             generation: 1,
+            broker,
         });
         let (state, _) = watch::channel(LinkState::Up(link.clone()));
         let sup = Arc::new(Self {
             opts,
-            url,
+            brokers,
             state,
             closed: AtomicBool::new(false),
             close_notify: Notify::new(),
         });
         tokio::spawn(sup.clone().run(link));
         Ok(sup)
+    }
+
+    /// The broker at position `pos` of the list.
+    pub(crate) fn broker_url(&self, pos: usize) -> Option<&BrokerUrl> {
+        self.brokers.brokers.get(pos)
     }
 
     /// A receiver of state changes.
@@ -251,7 +174,7 @@ impl Supervisor {
             if now >= deadline {
                 return Err(error::unavailable(format!(
                     "AMQP broker at {} unavailable (waited {bound:?}){}",
-                    self.url.redacted,
+                    self.brokers.redacted,
                     last.map(|m| format!(": {m}")).unwrap_or_default()
                 )));
             }
@@ -280,23 +203,27 @@ impl Supervisor {
                 let _ = link.conn.close(200, "closed".into()).await;
                 return;
             };
-            tracing::warn!(url = %self.url.redacted, error = %lost, "AMQP connection lost; reconnecting");
-            let generation = link.generation;
+            let (generation, lost_on) = (link.generation, link.broker);
+            tracing::warn!(broker = ?self.broker_url(lost_on), error = %lost, "AMQP connection lost; reconnecting");
             drop(link);
             self.state.send_replace(LinkState::Down { error: lost });
             let mut delay = self.opts.reconnect_min;
+            // The next broker first: the one just lost is likely down.
+            let mut start = lost_on + 1;
             link = loop {
-                match connect_once(&self.url, &self.opts).await {
-                    Ok(conn) => {
-                        tracing::info!(url = %self.url.redacted, "AMQP connection re-established");
+                match connect_round(&self.brokers, &self.opts, start).await {
+                    Ok((conn, broker)) => {
+                        tracing::info!(broker = ?self.broker_url(broker), "AMQP connection re-established");
                         break Arc::new(Link {
                             conn,
                             generation: generation + 1,
+                            broker,
                         });
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "AMQP reconnect attempt failed");
                         self.state.send_replace(LinkState::Down { error: e });
+                        start = 0;
                     }
                 }
                 tokio::select! {
@@ -339,17 +266,18 @@ async fn watch_link(link: &Link) -> Option<TransportError> {
 }
 
 /// Waits until a broker accepts a connection at `url` (connect, then close), for up to
-/// `timeout`. For tests and start-up scripts; returns the last connection error on timeout.
+/// `timeout`; with a list (see [`AmqpOptions::url`]), until any of them does. For tests
+/// and start-up scripts; returns the last connection error on timeout.
 pub async fn wait_for_broker(url: &str, timeout: Duration) -> Result<(), TransportError> {
     let opts = AmqpOptions {
         connect_timeout: Duration::from_secs(2),
         ..AmqpOptions::default().with_url(url)
     };
-    let parsed = address::parse(url)?;
+    let brokers = address_list::parse_list(url, opts.failover)?;
     let deadline = Instant::now() + timeout;
     loop {
-        match connect_once(&parsed, &opts).await {
-            Ok(conn) => {
+        match connect_round(&brokers, &opts, 0).await {
+            Ok((conn, _)) => {
                 let _ = conn.close(200, "probe".into()).await;
                 return Ok(());
             }

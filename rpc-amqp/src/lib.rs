@@ -6,7 +6,10 @@
 //! per topic, a `<topic>_ingress` exchange per topic for guests), direct reply-to and a
 //! reply exchange for replies, mandatory publishes with publisher confirms
 //! (`NoListener` fails fast), the AMQP `user-id` on every message, and reconnection with
-//! exponential backoff that re-declares topology and consumers.
+//! exponential backoff that re-declares topology and consumers. Given several broker
+//! addresses (a list of URLs or oslo's `rabbit://h1,h2/vhost`), it fails over between the
+//! nodes of a cluster; with `durable` and `quorum_queues` its topic and server queues are
+//! quorum queues (see `docs/amqp.md`, "Clusters").
 //!
 //! [`credentials`] generates per-guest broker users that configure nothing, read only
 //! their own queues and deliver only to the topics they may call and to the reply queues
@@ -15,7 +18,9 @@
 #![forbid(unsafe_code)]
 
 mod address;
+mod address_list;
 pub mod admin;
+mod connect;
 mod connection;
 mod consume;
 pub mod credentials;
@@ -30,5 +35,5 @@ mod transport;
 pub use address::redact_url;
 pub use connection::wait_for_broker;
 pub use credentials::{CredentialPolicy, GuestCredentials};
-pub use options::{AmqpOptions, TlsIdentity};
+pub use options::{AmqpOptions, FailoverOrder, TlsIdentity};
 pub use transport::AmqpTransport;

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub use crate::address_list::FailoverOrder;
+
 /// The default broker address (RabbitMQ's stock `guest` user on the default vhost).
 pub const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
@@ -18,9 +20,14 @@ pub const ENV_ADDR: &str = "AMQP_ADDR";
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct AmqpOptions {
-    /// Broker URL, `amqp://` or `amqps://` (`user:password@host:port/vhost`, vhost
-    /// percent-encoded: `%2f` is `/`). Shown in errors and logs with the password redacted.
+    /// Broker address: one URL, `amqp://` or `amqps://` (`user:password@host:port/vhost`,
+    /// vhost percent-encoded: `%2f` is `/`); or several, for a cluster, either as URLs
+    /// separated by `,` or in oslo's form `rabbit://user:pass@h1:5672,user:pass@h2:5672/vhost`
+    /// (`?ssl=1` for TLS). A `,` inside a URL must be written `%2C` ([`AmqpOptions::with_urls`]
+    /// does that). Shown in errors and logs with every password redacted.
     pub url: String,
+    /// The order in which the brokers of a list are tried (at connect and after a loss).
+    pub failover: FailoverOrder,
     /// The control exchange (a topic exchange) that topic and server queues bind to.
     pub control_exchange: String,
     /// Durable exchanges and queues, persistent casts (survive a broker restart). When
@@ -35,7 +42,8 @@ pub struct AmqpOptions {
     pub heartbeat: Duration,
     /// How long a send waits for the broker's publisher confirm before `Timeout`.
     pub confirm_timeout: Duration,
-    /// How long one connection attempt (TCP + AMQP handshake) may take.
+    /// How long one connection attempt (TCP + AMQP handshake) to one broker may take; a
+    /// URL's `?connection_timeout=<ms>` overrides it for that broker.
     pub connect_timeout: Duration,
     /// First delay between reconnection attempts (doubled on each failure, with jitter).
     pub reconnect_min: Duration,
@@ -98,6 +106,7 @@ impl Default for AmqpOptions {
     fn default() -> Self {
         Self {
             url: DEFAULT_URL.to_owned(),
+            failover: FailoverOrder::InOrder,
             control_exchange: "sealrpc".to_owned(),
             durable: false,
             quorum_queues: false,
@@ -120,7 +129,8 @@ impl Default for AmqpOptions {
 }
 
 impl AmqpOptions {
-    /// The defaults, with `url` taken from `AMQP_ADDR` when that is set and not empty.
+    /// The defaults, with `url` taken from `AMQP_ADDR` when that is set and not empty (one
+    /// URL or a list, see [`AmqpOptions::url`]).
     pub fn from_env() -> Self {
         let mut opts = Self::default();
         if let Ok(url) = std::env::var(ENV_ADDR)
@@ -131,9 +141,28 @@ impl AmqpOptions {
         opts
     }
 
-    /// These options with another broker URL.
+    /// These options with another broker URL (or list, see [`AmqpOptions::url`]).
     pub fn with_url(mut self, url: impl Into<String>) -> Self {
         self.url = url.into();
+        self
+    }
+
+    /// These options with a list of broker URLs (the nodes of a cluster), tried in
+    /// [`AmqpOptions::failover`] order.
+    ///
+    /// ```
+    /// use sealrpc_amqp::AmqpOptions;
+    /// let opts = AmqpOptions::default()
+    ///     .with_urls(["amqp://u:p@rabbit1:5672/%2f", "amqp://u:p@rabbit2:5672/%2f"]);
+    /// assert_eq!(opts.url, "amqp://u:p@rabbit1:5672/%2f,amqp://u:p@rabbit2:5672/%2f");
+    /// assert!(!format!("{opts:?}").contains("u:p@"));
+    /// ```
+    pub fn with_urls<I, S>(mut self, urls: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.url = crate::address_list::join(urls);
         self
     }
 }
@@ -142,6 +171,7 @@ impl std::fmt::Debug for AmqpOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AmqpOptions")
             .field("url", &crate::address::redact(&self.url))
+            .field("failover", &self.failover)
             .field("control_exchange", &self.control_exchange)
             .field("durable", &self.durable)
             .field("quorum_queues", &self.quorum_queues)

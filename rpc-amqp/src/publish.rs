@@ -100,10 +100,15 @@ pub(crate) async fn publish_confirmed(
         Confirmation::Ack(Some(ret)) => {
             Ok(Routed::Returned(ret.reply_code, ret.reply_text.to_string()))
         }
+        // A nack says the broker did not take the message (e.g. a quorum queue without a
+        // quorum, or with its leader being elected): nothing was enqueued, a retry is safe.
         Confirmation::Nack(_) => Err(Failed {
             error: TransportError::new(
-                TransportErrorKind::Other,
-                format!("{what}: the broker nacked the message (it could not take it)"),
+                TransportErrorKind::Unavailable,
+                format!(
+                    "{what}: the broker nacked the message (it did not take it, e.g. a \
+                     quorum queue without a quorum); retriable"
+                ),
             ),
             reply_code: None,
             poisoned: false,

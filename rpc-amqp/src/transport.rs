@@ -52,7 +52,7 @@ pub struct AmqpTransport {
 impl std::fmt::Debug for AmqpTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AmqpTransport")
-            .field("url", &self.inner.sup.url)
+            .field("brokers", &self.inner.sup.brokers)
             .field("control_exchange", &self.inner.sup.opts.control_exchange)
             .finish_non_exhaustive()
     }
@@ -70,8 +70,9 @@ fn failed(to: &Address, f: Failed) -> TransportError {
 }
 
 impl AmqpTransport {
-    /// Connects to the broker at `opts.url` (one attempt; errors name the address with
-    /// its password redacted) and declares the control exchange.
+    /// Connects to the broker at `opts.url`, or to the first of its list that answers (one
+    /// attempt per broker, each bounded by its connect timeout; errors name every address
+    /// with its password redacted), and declares the control exchange.
     pub async fn connect(opts: AmqpOptions) -> Result<Self, TransportError> {
         let sup = Supervisor::start(opts).await?;
         let t = Self {
@@ -100,7 +101,23 @@ impl AmqpTransport {
 
     /// The broker user this transport authenticates (and publishes) as.
     pub fn user(&self) -> &str {
-        self.inner.sup.url.user()
+        self.inner.sup.brokers.user()
+    }
+
+    /// The broker this transport is connected to now (its URL, password redacted), or
+    /// `None` while reconnecting.
+    pub fn connected_url(&self) -> Option<String> {
+        let sup = &self.inner.sup;
+        let link = sup.current()?;
+        sup.broker_url(link.broker).map(|u| u.redacted.clone())
+    }
+
+    /// The port of the broker this transport is connected to now (`None` while
+    /// reconnecting): with a local cluster, which node it is on.
+    pub fn connected_port(&self) -> Option<u16> {
+        let sup = &self.inner.sup;
+        let link = sup.current()?;
+        sup.broker_url(link.broker).map(|u| u.uri.authority.port)
     }
 
     /// True while connected to the broker.

@@ -3,7 +3,8 @@
 //!
 //! [`run_demo`] runs the phases in order: Trove-shaped traffic ([`traffic`]), latency and
 //! throughput per security mode ([`bench`]), the compromised-guest attack table
-//! ([`attack_rows`]), and a rolling upgrade on a fresh cluster ([`upgrade`]).
+//! ([`attack_rows`]), and a rolling upgrade on a fresh cluster ([`upgrade`]). On the local
+//! RabbitMQ cluster, `--node-loss` adds a node loss in the middle of traffic ([`node_loss`]).
 
 pub mod api;
 mod attack_kit;
@@ -19,6 +20,7 @@ pub mod guest;
 pub mod keys;
 pub mod ledger;
 pub mod net;
+pub mod node_loss;
 pub mod report;
 pub mod services;
 pub mod traffic;
@@ -82,6 +84,9 @@ pub struct DemoOptions {
     pub cluster_phases: bool,
     /// Run the rolling upgrade.
     pub upgrade: bool,
+    /// After the traffic, stop the control plane's broker node mid-traffic (the local
+    /// cluster of `rpc-amqp/scripts/rabbitmq-cluster.sh`).
+    pub node_loss: bool,
     /// The measurements (`rounds = 0` skips them).
     pub bench: BenchConfig,
 }
@@ -106,6 +111,7 @@ impl DemoOptions {
             transport,
             cluster_phases: true,
             upgrade: true,
+            node_loss: false,
             bench,
         }
     }
@@ -122,6 +128,8 @@ pub struct DemoReport {
     pub bench: Vec<ModeResult>,
     /// The rolling upgrade.
     pub upgrade: Option<UpgradeReport>,
+    /// The node-loss phase.
+    pub node_loss: Option<node_loss::NodeLossReport>,
     /// Rejections by reason over the whole run.
     pub rejections: BTreeMap<RejectReason, u64>,
     /// RPCs made (traffic, upgrade and measurements).
@@ -144,7 +152,15 @@ impl DemoReport {
             .traffic
             .as_ref()
             .is_none_or(|t| t.active == t.instances);
-        self.failures == 0 && traffic_ok && self.attacks.iter().all(Row::as_expected) && upgrade_ok
+        let node_loss_ok = self
+            .node_loss
+            .as_ref()
+            .is_none_or(node_loss::NodeLossReport::success);
+        self.failures == 0
+            && traffic_ok
+            && node_loss_ok
+            && self.attacks.iter().all(Row::as_expected)
+            && upgrade_ok
     }
 }
 
@@ -211,6 +227,17 @@ async fn cluster_phases(
         }
     };
     report.traffic = Some(t);
+
+    if opts.node_loss {
+        let _ = writeln!(out, "\n== node loss (broker cluster) ==");
+        match node_loss::run(&cluster, out).await {
+            Ok(n) => report.node_loss = Some(n),
+            Err(e) => {
+                cluster.shutdown().await;
+                return Err(e);
+            }
+        }
+    }
 
     if opts.bench.rounds > 0 {
         let _ = writeln!(

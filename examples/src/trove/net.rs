@@ -22,7 +22,8 @@ use super::api::Topics;
 pub enum TransportChoice {
     /// The embedded in-memory transport.
     Memory,
-    /// RabbitMQ at this URL (`amqp://user:pass@host:port/vhost`).
+    /// RabbitMQ at this URL (`amqp://user:pass@host:port/vhost`), or a cluster's nodes
+    /// (a comma-separated list, see `AmqpOptions::url`).
     Amqp(String),
 }
 
@@ -83,10 +84,23 @@ impl std::fmt::Debug for GuestBrokerUser {
     }
 }
 
+/// The transport options for `url`: with several brokers (a cluster), cluster mode:
+/// durable exchanges and quorum topic and server queues, which survive a node loss.
+fn base_options(url: &str) -> AmqpOptions {
+    let clustered = url.contains(',');
+    AmqpOptions {
+        durable: clustered,
+        quorum_queues: clustered,
+        ..AmqpOptions::from_env().with_url(url)
+    }
+}
+
 #[derive(Debug)]
 struct AmqpState {
     url: String,
-    host_port: String,
+    /// The run's name prefix (its queues and exchanges), for the cleanup in cluster mode.
+    prefix: String,
+    host_ports: Vec<String>,
     policy: CredentialPolicy,
     per_guest: bool,
     /// The control plane's own transport: it provisions the guests' queues.
@@ -111,10 +125,30 @@ pub struct Net {
     amqp: Option<AmqpState>,
 }
 
-fn host_port(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-    rest.split(['/', '?']).next().unwrap_or(rest).to_owned()
+/// The `host:port` of each address of `url` (one URL or a list).
+fn host_ports(url: &str) -> Vec<String> {
+    url.split(',')
+        .map(|one| {
+            let rest = one.split_once("://").map_or(one, |(_, r)| r);
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+            rest.split(['/', '?'])
+                .next()
+                .unwrap_or(rest)
+                .trim()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// `rabbitmqctl`, aimed at `$SEALRPC_RABBITMQCTL_NODE` when set (e.g. `c1@localhost` for
+/// the local cluster of `rpc-amqp/scripts/rabbitmq-cluster.sh`), else the default node.
+fn rabbitmqctl() -> Rabbitmqctl {
+    Rabbitmqctl {
+        node: std::env::var("SEALRPC_RABBITMQCTL_NODE")
+            .ok()
+            .filter(|n| !n.is_empty()),
+        ..Rabbitmqctl::default()
+    }
 }
 
 impl Net {
@@ -149,8 +183,9 @@ impl Net {
     }
 
     async fn amqp(url: &str, tap: broadcast::Sender<Tapped>) -> Result<Self, BoxError> {
-        let topics = Topics::prefixed(&format!("trove{}", super::keys::new_tag()));
-        let opts = AmqpOptions::from_env().with_url(url);
+        let prefix = format!("trove{}", super::keys::new_tag());
+        let topics = Topics::prefixed(&prefix);
+        let opts = base_options(url);
         sealrpc_amqp::wait_for_broker(&opts.url, std::time::Duration::from_secs(30)).await?;
         let control = AmqpTransport::connect(opts.clone()).await?;
         control.declare_fanout(&topics.guestagent).await?;
@@ -162,10 +197,12 @@ impl Net {
             ..CredentialPolicy::default()
         };
         // Can we administer the broker? (Per-guest users need rabbitmqctl.)
-        let probe = tokio::process::Command::new("rabbitmqctl")
-            .args(["-q", "list_users"])
-            .output()
-            .await;
+        let ctl = rabbitmqctl();
+        let mut probe = tokio::process::Command::new(&ctl.program);
+        if let Some(node) = &ctl.node {
+            probe.args(["-n", node]);
+        }
+        let probe = probe.args(["-q", "list_users"]).output().await;
         let per_guest = matches!(&probe, Ok(out) if out.status.success());
         let note = (!per_guest).then(|| {
             "rabbitmqctl is not usable here: guests share the broker account of the control \
@@ -180,7 +217,8 @@ impl Net {
             tap,
             amqp: Some(AmqpState {
                 url: opts.url.clone(),
-                host_port: host_port(&opts.url),
+                prefix,
+                host_ports: host_ports(&opts.url),
                 policy,
                 per_guest,
                 operator: control.clone(),
@@ -197,6 +235,22 @@ impl Net {
     /// True when guests get their own broker users.
     pub fn per_guest_credentials(&self) -> bool {
         self.amqp.as_ref().is_some_and(|a| a.per_guest)
+    }
+
+    /// The broker port the control plane's connection is on now (RabbitMQ only).
+    pub fn control_port(&self) -> Option<u16> {
+        let amqp = self.amqp.as_ref()?;
+        let conns = amqp.connections.lock().unwrap_or_else(|p| p.into_inner());
+        conns.first()?.connected_port()
+    }
+
+    /// How many times the control plane's connection was established (0 off RabbitMQ).
+    pub fn control_generation(&self) -> u64 {
+        let Some(amqp) = &self.amqp else { return 0 };
+        let conns = amqp.connections.lock().unwrap_or_else(|p| p.into_inner());
+        conns
+            .first()
+            .map_or(0, AmqpTransport::connection_generation)
     }
 
     /// True on RabbitMQ.
@@ -227,19 +281,25 @@ impl Net {
             });
         }
         let creds = GuestCredentials::for_guest(instance_id, &amqp.policy)?;
-        Rabbitmqctl::default().apply_async(&creds).await?;
+        rabbitmqctl().apply_async(&creds).await?;
         amqp.guests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(creds.clone());
         // The guest declares nothing: the operator provisions its queues.
         amqp.operator.provision_guest(&creds).await?;
-        let url = creds.url("amqp", &amqp.host_port);
+        let urls: Vec<String> = amqp
+            .host_ports
+            .iter()
+            .map(|hp| creds.url("amqp", hp))
+            .collect();
+        // Raw AMQP (the attacker's kit) speaks to one broker: the first.
+        let url = urls.first().cloned().ok_or("no broker address")?;
         let opts = AmqpOptions {
-            url: url.clone(),
+            url: AmqpOptions::default().with_urls(urls).url,
             declare_exchanges: false,
             connection_name: Some(creds.user.clone()),
-            ..AmqpOptions::from_env().with_url(amqp.url.clone())
+            ..base_options(&amqp.url)
         };
         let t = AmqpTransport::connect(opts).await?;
         amqp.connections
@@ -273,17 +333,60 @@ impl Net {
             c.close().await;
         }
         let deletes = guests.iter().map(|c| async move {
-            if let Err(e) = Rabbitmqctl::default().delete_user_async(&c.user).await {
+            if let Err(e) = rabbitmqctl().delete_user_async(&c.user).await {
                 tracing::warn!(error = %e, "cannot delete a guest's broker user");
             }
         });
         futures_util::future::join_all(deletes).await;
         if let Some(c) = guests.first()
-            && let Err(e) = Rabbitmqctl::default()
+            && let Err(e) = rabbitmqctl()
                 .clear_operator_policy_async(&c.vhost, &c.operator_policy.name)
                 .await
         {
             tracing::warn!(error = %e, "cannot clear the guests' operator policy");
         }
+        if amqp.per_guest && base_options(&amqp.url).durable {
+            delete_durable(&amqp.prefix).await;
+        }
+    }
+}
+
+/// Cluster mode leaves durable queues and exchanges behind: deletes the run's (names
+/// starting with `prefix-`) with `rabbitmqctl`, best effort.
+async fn delete_durable(prefix: &str) {
+    let ctl = rabbitmqctl();
+    let run = |args: Vec<String>| {
+        let mut c = tokio::process::Command::new(&ctl.program);
+        if let Some(node) = &ctl.node {
+            c.args(["-n", node]);
+        }
+        c.args(args);
+        async move { c.output().await.ok() }
+    };
+    let mine = |out: Option<std::process::Output>| -> Vec<String> {
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|n| n.starts_with(&format!("{prefix}-")))
+            .map(str::to_owned)
+            .collect()
+    };
+    let list = |what: &str| {
+        vec![
+            "-q".into(),
+            what.into(),
+            "name".into(),
+            "--no-table-headers".into(),
+        ]
+    };
+    for q in mine(run(list("list_queues")).await) {
+        run(vec!["-q".into(), "delete_queue".into(), q]).await;
+    }
+    for x in mine(run(list("list_exchanges")).await) {
+        let expr = format!(
+            "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"{x}\">>), false, <<\"trove_cluster\">>)."
+        );
+        run(vec!["-q".into(), "eval".into(), expr]).await;
     }
 }

@@ -92,6 +92,13 @@ impl Reply {
         rejection: Rejection,
         reply_to: Option<String>,
     ) -> Option<Self> {
+        // A replay is a second copy of a call already admitted: an attacker's copy, or the
+        // broker's redelivery after the first consumer's node was lost. The first copy
+        // answers; a second answer could overtake it and tell the caller that its call was
+        // refused (non-retriable) when it ran, or is still running, elsewhere.
+        if rejection.reason == crate::security::RejectReason::Replay {
+            return None;
+        }
         let header = rejection.header?;
         if header.kind != Kind::Call {
             return None;
