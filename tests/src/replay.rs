@@ -52,7 +52,9 @@ impl Broker {
     pub async fn connect(&self) -> Arc<dyn Transport> {
         match self {
             Broker::Memory(m) => Arc::new(m.clone()),
-            Broker::Amqp(opts) => Arc::new(AmqpTransport::connect(opts.clone()).await.expect("connect")),
+            Broker::Amqp(opts) => {
+                Arc::new(AmqpTransport::connect(opts.clone()).await.expect("connect"))
+            }
         }
     }
 }
@@ -62,27 +64,80 @@ pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
 }
 
-/// A Redis replay store at `url` with a unique prefix (delete its keys at the end with
-/// [`RedisReplayStore::delete_all`]).
-pub async fn redis_store(url: &str, test: &str) -> Arc<RedisReplayStore> {
+/// A Redis replay store at `url` with a unique prefix (and the client's own `timeout`
+/// per connection attempt and answer), whose keys are deleted when the
+/// returned [`Cleanup`] drops (also when the test fails).
+pub async fn redis_store(
+    url: &str,
+    test: &str,
+    timeout: Duration,
+) -> (Arc<RedisReplayStore>, Cleanup) {
     let store = RedisReplayStore::builder(url)
         .prefix(uniq(&format!("sealrpc-test:{test}")))
+        .timeout(timeout)
         .connect()
         .await
         .expect("store");
-    Arc::new(store)
+    let cleanup = Cleanup {
+        url: url.to_owned(),
+        base: store.key_base().to_owned(),
+    };
+    (Arc::new(store), cleanup)
+}
+
+/// Deletes a test store's keys on drop (a synchronous connection, so that it also runs
+/// while a failed test unwinds).
+#[derive(Debug)]
+pub struct Cleanup {
+    url: String,
+    base: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(self.url.as_str()) else {
+            return;
+        };
+        let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
+            return;
+        };
+        let pattern = format!("{}:*", self.base);
+        let keys: Vec<Vec<u8>> = match redis::cmd("KEYS").arg(&pattern).query(&mut conn) {
+            Ok(keys) => keys,
+            Err(_) => return,
+        };
+        if !keys.is_empty() {
+            let _: Result<usize, _> = redis::cmd("DEL").arg(keys).query(&mut conn);
+        }
+    }
 }
 
 /// `record {from, seq}` as a signed and sealed cast from `sender` to `topic` (what a
 /// broker reader captures).
 pub fn record_cast(sender: &Security, topic: &str, from: &str, seq: u64) -> Bytes {
-    envelope(sender, Kind::Cast, topic.to_owned(), Peer::ControlPlane, "record", from, seq)
+    envelope(
+        sender,
+        Kind::Cast,
+        topic.to_owned(),
+        Peer::ControlPlane,
+        "record",
+        from,
+        seq,
+    )
 }
 
 /// `notice {from, seq}` as a control-plane fanout to `topic`'s guests, signed and sealed
 /// under kb.
 pub fn notice_fanout(sender: &Security, topic: &str, from: &str, seq: u64) -> Bytes {
-    envelope(sender, Kind::Fanout, format!("{topic}_fanout"), Peer::Guests, "notice", from, seq)
+    envelope(
+        sender,
+        Kind::Fanout,
+        format!("{topic}_fanout"),
+        Peer::Guests,
+        "notice",
+        from,
+        seq,
+    )
 }
 
 fn envelope(
@@ -107,7 +162,13 @@ fn envelope(
     };
     let mut args = Writer::default();
     args.map(2).str("from").str(from).str("seq").uint(seq);
-    let body = RequestBody::encode(method, Version::new(1, 0), None, &args.into_bytes(), b"\x80");
+    let body = RequestBody::encode(
+        method,
+        Version::new(1, 0),
+        None,
+        &args.into_bytes(),
+        b"\x80",
+    );
     Bytes::from(
         sender
             .seal_and_sign(Outbound {

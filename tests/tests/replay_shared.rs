@@ -22,6 +22,8 @@ use sealrpc_tests::replay::{
     Broker, Wire, eventually, notice_fanout, publish, record_cast, redis_store, redis_url,
 };
 
+const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Two conductor replicas on one topic, each with its own `Security`.
 struct Replicas {
     keys: ControlKeys,
@@ -70,7 +72,7 @@ fn rejected(security: &Security, reason: RejectReason) -> u64 {
 
 async fn replay_to_another_replica(wire: Wire) {
     let r = Replicas::new(wire).await;
-    let store = redis_store(&redis_url(), "replica").await;
+    let (store, _cleanup) = redis_store(&redis_url(), "replica", REDIS_TIMEOUT).await;
     let (sec_a, sec_b) = (r.security(Some(&store)), r.security(Some(&store)));
     let a = r.start("a", &sec_a).await;
     let b = r.start("b", &sec_b).await;
@@ -89,15 +91,15 @@ async fn replay_to_another_replica(wire: Wire) {
 
     a.shutdown().await;
     b.shutdown().await;
-    store.delete_all().await.unwrap();
 }
 
 async fn replay_after_a_restart(wire: Wire, shared: bool) {
     let r = Replicas::new(wire).await;
-    let store = if shared {
-        Some(redis_store(&redis_url(), "restart").await)
+    let (store, _cleanup) = if shared {
+        let (s, c) = redis_store(&redis_url(), "restart", REDIS_TIMEOUT).await;
+        (Some(s), Some(c))
     } else {
-        None
+        (None, None)
     };
     let first = r.security(store.as_ref());
     let a = r.start("a", &first).await;
@@ -117,15 +119,15 @@ async fn replay_after_a_restart(wire: Wire, shared: bool) {
     } else {
         RejectReason::StampedBeforeStart
     };
-    assert!(eventually(|| rejected(&second, reason) == 1).await, "{reason}");
+    assert!(
+        eventually(|| rejected(&second, reason) == 1).await,
+        "{reason}"
+    );
     assert_eq!(r.state.casts_from("g1"), (1, 0), "the handler ran once");
     publish(&r.sender, r.to("a"), record_cast(&guest, &r.topic, "g1", 2)).await;
     assert!(eventually(|| r.state.casts_from("g1") == (2, 0)).await);
 
     a.shutdown().await;
-    if let Some(s) = store {
-        s.delete_all().await.unwrap();
-    }
 }
 
 /// Guest B's agent: serves `notice` on the topic's fanout, counting deliveries.

@@ -157,8 +157,7 @@ async fn the_redis_store_gives_the_in_process_guards_verdicts() {
         if ts + config.skew_ms < now || ts > now + config.future_skew_ms {
             continue; // the pipeline's time check refuses it before any store
         }
-        let want =
-            ReplayVerdict::from_guard(guard.check_and_record(principal, id, ts, now));
+        let want = ReplayVerdict::from_guard(guard.check_and_record(principal, id, ts, now));
         let got = check(&redis, &config, principal, id, ts, now).await;
         assert_eq!(got, want, "step {step}: {principal} ts {ts} now {now}");
         *verdicts.entry(format!("{want:?}")).or_insert(0) += 1;
@@ -202,7 +201,16 @@ async fn a_hostile_guest_fills_only_its_own_quota() {
     let mut refused = 0;
     for i in 0..80u64 {
         let s = if i % 2 == 0 { &replica_a } else { &replica_b };
-        match check(s, &config, "guest:hostile", MessageId::random(), now + i, now).await {
+        match check(
+            s,
+            &config,
+            "guest:hostile",
+            MessageId::random(),
+            now + i,
+            now,
+        )
+        .await
+        {
             ReplayVerdict::Recorded => {}
             ReplayVerdict::Full => refused += 1,
             v => panic!("{v:?}"),
@@ -241,7 +249,15 @@ async fn a_store_whose_memory_is_lost_refuses_what_was_stamped_before() {
         ReplayVerdict::BeforeStart
     );
     assert_eq!(
-        check(&s, &config, "control:api", MessageId::random(), later, later).await,
+        check(
+            &s,
+            &config,
+            "control:api",
+            MessageId::random(),
+            later,
+            later
+        )
+        .await,
         ReplayVerdict::Recorded
     );
     s.delete_all().await.unwrap();

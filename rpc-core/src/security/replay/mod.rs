@@ -252,13 +252,8 @@ impl ReplayStore for ReplayGuard {
         &self,
         check: ReplayCheck<'_>,
     ) -> Result<ReplayVerdict, ReplayStoreError> {
-        let result = ReplayGuard::check_and_record(
-            self,
-            check.principal,
-            check.id,
-            check.ts,
-            check.now_ms,
-        );
+        let result =
+            ReplayGuard::check_and_record(self, check.principal, check.id, check.ts, check.now_ms);
         Ok(ReplayVerdict::from_result(result))
     }
 }
