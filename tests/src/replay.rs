@@ -30,7 +30,7 @@ pub enum Broker {
     /// One in-memory broker shared by every node.
     Memory(MemoryTransport),
     /// RabbitMQ: a new connection per node.
-    Amqp(AmqpOptions),
+    Amqp(Box<AmqpOptions>),
 }
 
 impl Broker {
@@ -43,7 +43,7 @@ impl Broker {
                 sealrpc_amqp::wait_for_broker(&opts.url, Duration::from_secs(30))
                     .await
                     .expect("RabbitMQ is up");
-                Broker::Amqp(opts)
+                Broker::Amqp(Box::new(opts))
             }
         }
     }
@@ -52,9 +52,11 @@ impl Broker {
     pub async fn connect(&self) -> Arc<dyn Transport> {
         match self {
             Broker::Memory(m) => Arc::new(m.clone()),
-            Broker::Amqp(opts) => {
-                Arc::new(AmqpTransport::connect(opts.clone()).await.expect("connect"))
-            }
+            Broker::Amqp(opts) => Arc::new(
+                AmqpTransport::connect((**opts).clone())
+                    .await
+                    .expect("connect"),
+            ),
         }
     }
 }

@@ -28,8 +28,10 @@
 //! store's clock: messages stamped before that are refused for one window
 //! (`StampedBeforeStart`), as the in-process store does after a restart.
 //!
-//! Measured (docs/reliability.md, "Replay store"): about 150 bytes of Redis memory per
-//! remembered id, and one round trip per check.
+//! Measured (docs/reliability.md, "Replay store"): about 200 bytes of Redis memory per
+//! remembered id (so 200,000 ids, the default capacity, take about 40 MB), and one round
+//! trip per check (about 170 us one at a time, about 60 us each with 32 in flight, on a
+//! busy 2-core machine, debug build).
 
 #![forbid(unsafe_code)]
 
