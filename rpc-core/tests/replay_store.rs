@@ -54,6 +54,8 @@ async fn two_receivers_sharing_a_store_refuse_each_others_replays() {
     let b = secure_config("control:conductor")
         .replay_store(store.clone())
         .build();
+    // Built before the cast is stamped (else its restart rule refuses it).
+    let c = secure("control:conductor");
     let cast = heartbeat_cast(&secure("guest:g1"));
     a.admit_async(&cast, &served).await.unwrap();
     let r = b.admit_async(&cast, &served).await.unwrap_err();
@@ -61,7 +63,6 @@ async fn two_receivers_sharing_a_store_refuse_each_others_replays() {
     assert_eq!(b.counters().rejected_for(RejectReason::Replay), 1);
     assert_eq!(store.len(), 1);
     // Without a store, `admit_async` uses the node's own memory.
-    let c = secure("control:conductor");
     c.admit_async(&cast, &served).await.unwrap();
     assert_eq!(
         c.admit_async(&cast, &served).await.unwrap_err().reason,
