@@ -106,8 +106,8 @@ async fn a_failing_or_hanging_store_fails_closed() {
 #[tokio::test]
 async fn a_restarted_receiver_refuses_what_was_stamped_before_it_started() {
     let sender = secure("guest:g1");
-    let cast = heartbeat_cast(&sender);
     let first = secure("control:conductor");
+    let cast = heartbeat_cast(&sender);
     first.admit(&cast, &served).unwrap();
     std::thread::sleep(Duration::from_millis(5));
 
