@@ -13,6 +13,7 @@ pub mod golden;
 pub mod load;
 pub mod metrics;
 pub mod mutate;
+pub mod replay;
 pub mod trove;
 pub mod vectors;
 

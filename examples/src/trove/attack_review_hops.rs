@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sealrpc_core::security::{AdmittedBody, RejectReason};
+use sealrpc_core::security::{AdmittedBody, RejectReason, RestartRule};
 use sealrpc_core::transport::Address;
 use sealrpc_core::{Context, Secret, Target};
 use sealrpc_signers::GuestKeys;
@@ -53,7 +53,8 @@ pub(crate) async fn secret_in_child_context(t: &mut Attack<'_>) -> Result<(), Bo
 
     // A's view: its own bundle opens every call the task manager sent it.
     let keys = GuestKeys::from_bundle(&sealrpc_signers::GuestBundle::load(&a.bundle_path)?)?;
-    let reader = keys.security().build();
+    // An offline reader of captured traffic: no restart rule (it admitted nothing before).
+    let reader = keys.security().restart_rule(RestartRule::Off).build();
     let to_a = Address::Server {
         topic: cluster.net.topics.guestagent.clone(),
         server: a.id.clone(),

@@ -130,10 +130,17 @@ impl<S: fmt::Debug> fmt::Debug for Admit<S> {
     }
 }
 
-impl<S> Admit<S> {
+impl AdmitLayer {
     fn admit(&self, msg: &Inbound) -> Result<Admitted, Rejection> {
-        let serves = |dst: &str| self.config.serves.iter().any(|s| s == dst);
-        let admitted = self.config.security.admit(&msg.payload, &serves)?;
+        let serves = |dst: &str| self.serves.iter().any(|s| s == dst);
+        let admitted = self.security.admit(&msg.payload, &serves)?;
+        self.check_broker_user(admitted, msg.broker_user.as_deref())
+    }
+
+    /// The pipeline awaiting the shared replay store.
+    async fn admit_async(&self, msg: &Inbound) -> Result<Admitted, Rejection> {
+        let serves = |dst: &str| self.serves.iter().any(|s| s == dst);
+        let admitted = self.security.admit_async(&msg.payload, &serves).await?;
         self.check_broker_user(admitted, msg.broker_user.as_deref())
     }
 
@@ -143,14 +150,14 @@ impl<S> Admit<S> {
         user: Option<&str>,
     ) -> Result<Admitted, Rejection> {
         let (Some(check), Some(user), Some(principal)) =
-            (&self.config.broker_user, user, &admitted.principal)
+            (&self.broker_user, user, &admitted.principal)
         else {
             return Ok(admitted);
         };
         if check(principal, user) {
             return Ok(admitted);
         }
-        let security = &self.config.security;
+        let security = &self.security;
         security.count_rejection(RejectReason::BrokerUserMismatch);
         tracing::warn!(principal = %principal, "broker user does not match the authenticated principal");
         Err(Rejection {
@@ -162,7 +169,7 @@ impl<S> Admit<S> {
 
 impl<S> tower::Service<Inbound> for Admit<S>
 where
-    S: tower::Service<AdmittedMessage>,
+    S: tower::Service<AdmittedMessage> + Clone + Send + 'static,
     S::Response: Send + 'static,
     S::Error: Send + 'static,
     S::Future: Send + 'static,
@@ -176,8 +183,28 @@ where
     }
 
     fn call(&mut self, msg: Inbound) -> Self::Future {
-        // Verification and opening are CPU work: done here, before anything is awaited.
-        match self.admit(&msg) {
+        if self.config.security.replay_store().is_some() {
+            // The replay step awaits the shared store: the ready inner service goes into the
+            // future (a clone stays here for the next poll_ready).
+            let clone = self.inner.clone();
+            let mut inner = std::mem::replace(&mut self.inner, clone);
+            let config = self.config.clone();
+            return Box::pin(async move {
+                match config.admit_async(&msg).await {
+                    Ok(message) => inner
+                        .call(AdmittedMessage {
+                            message,
+                            reply_to: msg.reply_to,
+                        })
+                        .await
+                        .map(Admission::Admitted),
+                    Err(rejection) => Ok(Admission::Rejected(rejection)),
+                }
+            });
+        }
+        // In-process store: verification, the replay step and opening are CPU work, done
+        // here before anything is awaited.
+        match self.config.admit(&msg) {
             Ok(message) => {
                 let served = self.inner.call(AdmittedMessage {
                     message,

@@ -73,9 +73,53 @@ fn key_reason(e: KeyError) -> RejectReason {
     }
 }
 
+/// What the checks before the replay step established (the message is authenticated as
+/// far as it can be before opening; the time window and the deadline hold).
+struct Checked<'a> {
+    env: EnvelopeRef<'a>,
+    header: Header,
+    signer: Option<Principal>,
+    seal_key: Option<KeyId>,
+    sealed_as: Option<Principal>,
+    applied: AppliedPolicy,
+    pairwise_ok: bool,
+    now_ms: u64,
+}
+
+impl Checked<'_> {
+    fn fail(&self, reason: RejectReason) -> Rejection {
+        Rejection {
+            reason,
+            header: Some(Box::new(self.header.clone())),
+        }
+    }
+
+    /// The principal to record before opening: the signer.
+    fn record_before_open(&self) -> Option<&Principal> {
+        (self.applied.mode != Mode::Off)
+            .then_some(self.signer.as_ref())
+            .flatten()
+    }
+
+    /// The principal to record once the seal opened: what a pairwise seal proves, when
+    /// nothing was signed (a pairwise seal authenticates only once it has opened).
+    fn record_after_open(&self) -> Option<&Principal> {
+        (self.applied.mode != Mode::Off && self.signer.is_none())
+            .then_some(self.sealed_as.as_ref())
+            .flatten()
+    }
+}
+
+fn millis(now: SystemTime) -> u64 {
+    now.duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_millis() as u64
+}
+
 impl Security {
     /// Runs the receive pipeline on `bytes` now. `served` says whether a `dst` is an address
-    /// this node serves.
+    /// this node serves. With a shared replay store registered this refuses every
+    /// authenticated message (`ReplayStoreUnavailable`): use [`admit_async`](Self::admit_async).
     pub fn admit(
         &self,
         bytes: &Bytes,
@@ -92,6 +136,47 @@ impl Security {
         now: SystemTime,
     ) -> Result<Admitted, Rejection> {
         let result = self.run(bytes, served, now);
+        self.conclude(result)
+    }
+
+    /// Runs the receive pipeline on `bytes` now, awaiting the replay store (the shared one
+    /// if registered, within its bounded wait; else this process's memory, at once).
+    pub async fn admit_async(
+        &self,
+        bytes: &Bytes,
+        served: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Admitted, Rejection> {
+        self.admit_async_at(bytes, served, SystemTime::now()).await
+    }
+
+    /// [`admit_async`](Self::admit_async) with the clock at `now`.
+    pub async fn admit_async_at(
+        &self,
+        bytes: &Bytes,
+        served: &(dyn Fn(&str) -> bool + Sync),
+        now: SystemTime,
+    ) -> Result<Admitted, Rejection> {
+        let result = async {
+            let checked = self.check(bytes, served, now)?;
+            if let Some(p) = checked.record_before_open() {
+                self.record_async(p, &checked.header, checked.now_ms)
+                    .await
+                    .map_err(|r| checked.fail(r))?;
+            }
+            let plain = self.open(&checked, bytes)?;
+            if let Some(p) = checked.record_after_open() {
+                self.record_async(p, &checked.header, checked.now_ms)
+                    .await
+                    .map_err(|r| checked.fail(r))?;
+            }
+            self.finish(checked, plain)
+        }
+        .await;
+        self.conclude(result)
+    }
+
+    /// Counts and (rate-limited) logs the outcome.
+    fn conclude(&self, result: Result<Admitted, Rejection>) -> Result<Admitted, Rejection> {
         match &result {
             Ok(a) => self.counters.accept(a.principal.is_some(), a.sealed),
             Err(r) => {
@@ -114,15 +199,32 @@ impl Security {
         served: &dyn Fn(&str) -> bool,
         now: SystemTime,
     ) -> Result<Admitted, Rejection> {
+        let checked = self.check(bytes, served, now)?;
+        if let Some(p) = checked.record_before_open() {
+            self.record_now(p, &checked.header, checked.now_ms)
+                .map_err(|r| checked.fail(r))?;
+        }
+        let plain = self.open(&checked, bytes)?;
+        if let Some(p) = checked.record_after_open() {
+            self.record_now(p, &checked.header, checked.now_ms)
+                .map_err(|r| checked.fail(r))?;
+        }
+        self.finish(checked, plain)
+    }
+
+    /// size -> envelope -> v -> signatures -> header -> direction/principal/dst -> policy
+    /// -> time (the replay step that records comes next).
+    fn check<'a>(
+        &self,
+        bytes: &'a Bytes,
+        served: &dyn Fn(&str) -> bool,
+        now: SystemTime,
+    ) -> Result<Checked<'a>, Rejection> {
         let reject = |reason: RejectReason| Rejection {
             reason,
             header: None,
         };
-        let now_ms = now
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_millis() as u64;
-
+        let now_ms = millis(now);
         // size -> envelope -> v
         let env = EnvelopeRef::decode(bytes, &self.config.limits)
             .map_err(|e| reject(codec_reason(&e)))?;
@@ -183,7 +285,7 @@ impl Security {
             }
         }
 
-        // replay / expiry
+        // time: the window and the deadline
         if mode == Mode::Off {
             if header
                 .ttl
@@ -195,64 +297,65 @@ impl Security {
             self.guard
                 .check_time(header.ts, header.ttl, now_ms)
                 .map_err(fail)?;
-            if let Some(p) = &signer {
-                self.guard
-                    .check_and_record(p.as_str(), header.id, header.ts, now_ms)
-                    .map_err(fail)?;
-            }
         }
+        Ok(Checked {
+            env,
+            header,
+            signer,
+            seal_key,
+            sealed_as,
+            applied,
+            pairwise_ok,
+            now_ms,
+        })
+    }
 
-        // open
-        let plain = match (&seal_key, &header.seal) {
+    /// open: the plaintext body (or the body as received when unsealed).
+    fn open(&self, c: &Checked<'_>, bytes: &Bytes) -> Result<Bytes, Rejection> {
+        match (&c.seal_key, &c.header.seal) {
             (Some(key), Some(seal)) => {
                 let opener = self
                     .config
                     .opener
                     .as_ref()
-                    .ok_or_else(|| fail(RejectReason::UnknownKey))?;
+                    .ok_or_else(|| c.fail(RejectReason::UnknownKey))?;
                 let plain = opener
-                    .open(key, &seal.nonce, env.header, env.body)
-                    .map_err(|e| fail(key_reason(e)))?;
+                    .open(key, &seal.nonce, c.env.header, c.env.body)
+                    .map_err(|e| c.fail(key_reason(e)))?;
                 // The plaintext may hold a Secret's value: wiped when its last slice drops.
-                Bytes::from_owner(zeroize::Zeroizing::new(plain))
+                Ok(Bytes::from_owner(zeroize::Zeroizing::new(plain)))
             }
-            _ => bytes.slice_ref(env.body),
-        };
-        // A pairwise seal authenticates only once it has opened: record the id now.
-        if mode != Mode::Off
-            && signer.is_none()
-            && let Some(p) = &sealed_as
-        {
-            self.guard
-                .check_and_record(p.as_str(), header.id, header.ts, now_ms)
-                .map_err(fail)?;
+            _ => Ok(bytes.slice_ref(c.env.body)),
         }
+    }
 
-        // body
-        let body = match header.kind {
+    /// body: decode it, and note what Permissive let through.
+    fn finish(&self, c: Checked<'_>, plain: Bytes) -> Result<Admitted, Rejection> {
+        let mode = c.applied.mode;
+        let body = match c.header.kind {
             Kind::Reply => ReplyBody::decode(&plain).map(AdmittedBody::Reply),
             _ => RequestBody::decode(&plain).map(AdmittedBody::Request),
         }
-        .map_err(|e| fail(codec_reason(&e)))?;
+        .map_err(|e| c.fail(codec_reason(&e)))?;
 
-        // Permissive lets this through: never silently (it is counted by `admit_at` too).
+        // Permissive lets this through: never silently (it is counted by `conclude` too).
         if mode == Mode::Permissive
-            && ((signer.is_none() && !pairwise_ok)
-                || (applied.require_sealed && seal_key.is_none()))
+            && ((c.signer.is_none() && !c.pairwise_ok)
+                || (c.applied.require_sealed && c.seal_key.is_none()))
         {
             tracing::info!(
-                id = %header.id, src = %header.src, signed = signer.is_some(), sealed = seal_key.is_some(),
+                id = %c.header.id, src = %c.header.src, signed = c.signer.is_some(), sealed = c.seal_key.is_some(),
                 "Permissive: accepting a message that Enforce would refuse"
             );
         }
 
         Ok(Admitted {
-            principal: signer.clone().or(sealed_as),
-            applied,
-            signed: signer.is_some(),
-            sealed: seal_key.is_some(),
+            principal: c.signer.clone().or(c.sealed_as),
+            applied: c.applied,
+            signed: c.signer.is_some(),
+            sealed: c.seal_key.is_some(),
             body,
-            header,
+            header: c.header,
         })
     }
 

@@ -9,11 +9,12 @@ mod inbound;
 mod outbound;
 mod policy;
 mod ratelimit;
+mod record;
 mod reject;
 mod replay;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use applied::AppliedPolicy;
 pub use counters::{CounterSnapshot, Counters};
@@ -23,7 +24,10 @@ pub use outbound::Outbound;
 pub use policy::{Auth, ClassPolicy, Mode, PeerClass, Policy};
 pub use ratelimit::RateLimit;
 pub use reject::RejectReason;
-pub use replay::{ReplayConfig, ReplayGuard, ReplayUsage};
+pub use replay::{
+    ReplayCheck, ReplayConfig, ReplayGuard, ReplayStore, ReplayStoreError, ReplayUsage,
+    ReplayVerdict, RestartRule, quota_rule,
+};
 
 use crate::principal::Principal;
 use crate::wire::Limits;
@@ -40,7 +44,13 @@ pub struct SecurityConfig {
     policy: Policy,
     limits: Limits,
     replay: ReplayConfig,
+    replay_store: Option<Arc<dyn ReplayStore>>,
+    replay_store_timeout: Duration,
+    restart_rule: RestartRule,
 }
+
+/// How long the receive pipeline waits for a shared replay store by default.
+pub const DEFAULT_REPLAY_STORE_TIMEOUT: Duration = Duration::from_millis(250);
 
 impl SecurityConfig {
     /// A node called `principal` with no hooks: everything it sends is plain, and it accepts
@@ -56,6 +66,9 @@ impl SecurityConfig {
             policy: Policy::uniform(ClassPolicy::off()),
             limits: Limits::default(),
             replay: ReplayConfig::default(),
+            replay_store: None,
+            replay_store_timeout: DEFAULT_REPLAY_STORE_TIMEOUT,
+            restart_rule: RestartRule::default(),
         }
     }
 
@@ -112,6 +125,31 @@ impl SecurityConfig {
         self
     }
 
+    /// Records admitted ids in `store` instead of this process's memory: one store shared
+    /// by every replica of a service, that survives restarts (e.g. `sealrpc-replay-redis`).
+    /// The window and the quota of [`replay`](Self::replay) still apply (the store enforces
+    /// them). Receivers then await the store: servers and clients do, through
+    /// [`AdmitLayer`](crate::layer::AdmitLayer); [`Security::admit`] cannot and refuses
+    /// (`ReplayStoreUnavailable`), use [`Security::admit_async`].
+    pub fn replay_store(mut self, store: Arc<dyn ReplayStore>) -> Self {
+        self.replay_store = Some(store);
+        self
+    }
+
+    /// How long a receiver waits for the shared replay store before refusing the message
+    /// (`ReplayStoreUnavailable`, fail closed); default 250 ms.
+    pub fn replay_store_timeout(mut self, timeout: Duration) -> Self {
+        self.replay_store_timeout = timeout;
+        self
+    }
+
+    /// What the in-process replay store does with messages stamped before it started
+    /// (default [`RestartRule::RefuseBeforeStart`]). Not used with a shared store.
+    pub fn restart_rule(mut self, rule: RestartRule) -> Self {
+        self.restart_rule = rule;
+        self
+    }
+
     /// This node's principal.
     pub fn principal(&self) -> &Principal {
         &self.principal
@@ -130,11 +168,12 @@ impl SecurityConfig {
     /// Builds the runtime state (replay guard, counters) shared by a node's clients and servers.
     pub fn build(self) -> Arc<Security> {
         Arc::new(Security {
-            guard: ReplayGuard::new(self.replay),
+            guard: ReplayGuard::with_restart_rule(self.replay, self.restart_rule, now_ms()),
             counters: Counters::default(),
             policy: std::sync::RwLock::new(self.policy),
             log_limit: RateLimit::new(20),
             reply_limit: RateLimit::new(100),
+            store_log_limit: RateLimit::new(5),
             config: self,
         })
     }
@@ -150,6 +189,7 @@ pub struct Security {
     counters: Counters,
     log_limit: RateLimit,
     reply_limit: RateLimit,
+    store_log_limit: RateLimit,
 }
 
 impl Security {
@@ -178,9 +218,14 @@ impl Security {
         self.counters.snapshot()
     }
 
-    /// The replay guard (for inspection).
+    /// The in-process replay guard (for inspection; unused when a shared store is set).
     pub fn replay_guard(&self) -> &ReplayGuard {
         &self.guard
+    }
+
+    /// The shared replay store, if one is registered.
+    pub fn replay_store(&self) -> Option<&Arc<dyn ReplayStore>> {
+        self.config.replay_store.as_ref()
     }
 
     /// The key resolver, if one is registered.

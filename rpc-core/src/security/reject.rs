@@ -47,11 +47,17 @@ pub enum RejectReason {
     UnexpectedReply,
     /// The broker-validated publisher (AMQP `user-id`) does not belong to the principal.
     BrokerUserMismatch,
+    /// The shared replay store did not answer within its bounded wait (unreachable, timed
+    /// out, failed): the message is refused rather than admitted unchecked.
+    ReplayStoreUnavailable,
+    /// Stamped before this node's in-process replay store started: it cannot be told from
+    /// a replay of what a previous incarnation admitted (see `RestartRule`).
+    StampedBeforeStart,
 }
 
 impl RejectReason {
     /// Every reason, for counters and reports.
-    pub const ALL: [RejectReason; 20] = [
+    pub const ALL: [RejectReason; 22] = [
         RejectReason::Oversized,
         RejectReason::Malformed,
         RejectReason::UnsupportedEnvelope,
@@ -72,6 +78,8 @@ impl RejectReason {
         RejectReason::OpenFailed,
         RejectReason::UnexpectedReply,
         RejectReason::BrokerUserMismatch,
+        RejectReason::ReplayStoreUnavailable,
+        RejectReason::StampedBeforeStart,
     ];
 
     /// The coarse code sent back to the peer.
@@ -81,7 +89,10 @@ impl RejectReason {
             | RejectReason::Malformed
             | RejectReason::UnsupportedEnvelope => ErrorCode::BadRequest,
             RejectReason::RevokedKey => ErrorCode::Revoked,
-            RejectReason::Replay | RejectReason::ReplayGuardFull => ErrorCode::Replay,
+            RejectReason::Replay
+            | RejectReason::ReplayGuardFull
+            | RejectReason::ReplayStoreUnavailable
+            | RejectReason::StampedBeforeStart => ErrorCode::Replay,
             RejectReason::Expired | RejectReason::ClockSkew => ErrorCode::Expired,
             _ => ErrorCode::Unauthenticated,
         }
@@ -110,6 +121,8 @@ impl RejectReason {
             RejectReason::OpenFailed => "open_failed",
             RejectReason::UnexpectedReply => "unexpected_reply",
             RejectReason::BrokerUserMismatch => "broker_user_mismatch",
+            RejectReason::ReplayStoreUnavailable => "replay_store_unavailable",
+            RejectReason::StampedBeforeStart => "stamped_before_start",
         }
     }
 }

@@ -135,6 +135,11 @@ impl Opener for ToySeal {
 
 /// Signed and sealed, enforced (the default policy), with toy primitives.
 pub fn secure(principal: &str) -> Arc<Security> {
+    secure_config(principal).build()
+}
+
+/// The config of [`secure`], to adjust before building.
+pub fn secure_config(principal: &str) -> SecurityConfig {
     let p = Principal::parse(principal).unwrap();
     let signer = Arc::new(ToySigner(KeyId::new(Role::Sig, p.clone(), 1)));
     SecurityConfig::new(Arc::new(ToyKeys(p)))
@@ -142,7 +147,6 @@ pub fn secure(principal: &str) -> Arc<Security> {
         .verifier(signer)
         .sealer(Arc::new(ToySeal))
         .opener(Arc::new(ToySeal))
-        .build()
 }
 
 pub async fn client(t: &Arc<dyn Transport>, sec: Arc<Security>) -> Client {

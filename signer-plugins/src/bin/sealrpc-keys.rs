@@ -394,7 +394,10 @@ fn inspect_file(
         print_json(&json!({ "envelope": envelope }))?;
         return Ok(ExitCode::SUCCESS);
     };
-    let security = config.build();
+    // A one-shot verifier: an envelope stamped before this process started is no replay here.
+    let security = config
+        .restart_rule(sealrpc_core::security::RestartRule::Off)
+        .build();
     let now = now_ms.map_or_else(SystemTime::now, |ms| UNIX_EPOCH + Duration::from_millis(ms));
     let result = security.admit_at(&sealrpc_core::bytes::Bytes::from(bytes), &|_| true, now);
     let accepted = result.is_ok();

@@ -9,17 +9,25 @@
 //! decided by the quota (see [`ReplayConfig`] for the guarantee in numbers).
 //!
 //! The decision (`quota`) is apart from the store of ids (`ledger`, this process's memory),
-//! so that a shared store can apply the same rule.
+//! so that a shared store ([`ReplayStore`], `store`) can apply the same rule. The in-process
+//! store has a restart rule (`restart`): it cannot know what it saw before it started.
 
 mod ledger;
 mod quota;
+mod restart;
+mod store;
 
 use std::sync::Mutex;
+
+use async_trait::async_trait;
 
 use self::ledger::{Ledger, Lookup};
 use self::quota::{Decision, Quota};
 use super::reject::RejectReason;
 use crate::wire::MessageId;
+
+pub use self::restart::RestartRule;
+pub use self::store::{ReplayCheck, ReplayStore, ReplayStoreError, ReplayVerdict, quota_rule};
 
 /// Replay guard settings.
 ///
@@ -77,7 +85,7 @@ impl Default for ReplayConfig {
 }
 
 impl ReplayConfig {
-    fn quota(&self) -> Quota {
+    pub(crate) fn quota(&self) -> Quota {
         Quota {
             capacity: self.capacity,
             control_reserve: self.control_reserve,
@@ -98,20 +106,38 @@ pub struct ReplayUsage {
     pub guest_principals: usize,
 }
 
-/// Remembers message ids, keyed by the authenticated principal, within the skew window.
+/// Remembers message ids, keyed by the authenticated principal, within the skew window:
+/// the in-process [`ReplayStore`] (the default).
 #[derive(Debug)]
 pub struct ReplayGuard {
     config: ReplayConfig,
     ledger: Mutex<Ledger>,
+    /// The restart rule and the time (unix ms) the guard started.
+    restart: Option<(RestartRule, u64)>,
 }
 
 impl ReplayGuard {
-    /// A guard with `config`.
+    /// A guard with `config` and no restart rule (tests with a synthetic clock).
     pub fn new(config: ReplayConfig) -> Self {
         Self {
             config,
             ledger: Mutex::new(Ledger::default()),
+            restart: None,
         }
+    }
+
+    /// A guard with `config` that started at `started_ms` (unix ms) and applies `rule` to
+    /// messages stamped before then (what [`Security`](crate::security::Security) builds).
+    pub fn with_restart_rule(config: ReplayConfig, rule: RestartRule, started_ms: u64) -> Self {
+        Self {
+            restart: Some((rule, started_ms)),
+            ..Self::new(config)
+        }
+    }
+
+    /// When the guard started (unix ms), if it has a restart rule.
+    pub fn started_ms(&self) -> Option<u64> {
+        self.restart.map(|(_, started)| started)
     }
 
     /// The settings.
@@ -142,8 +168,9 @@ impl ReplayGuard {
     }
 
     /// Records `id` for `principal`: refuses an id already seen (`Replay`), a `ts` outside
-    /// the window (`ClockSkew`), and an id for which the principal has no room
-    /// (`ReplayGuardFull`, see [`ReplayConfig`]).
+    /// the window (`ClockSkew`), one stamped before the guard started while its restart
+    /// rule applies (`StampedBeforeStart`, see [`RestartRule`]), and an id for which the
+    /// principal has no room (`ReplayGuardFull`, see [`ReplayConfig`]).
     pub fn check_and_record(
         &self,
         principal: &str,
@@ -153,6 +180,11 @@ impl ReplayGuard {
     ) -> Result<(), RejectReason> {
         if !self.in_window(ts, now_ms) {
             return Err(RejectReason::ClockSkew);
+        }
+        if let Some((rule, started)) = self.restart
+            && rule.refuses(started, ts, now_ms)
+        {
+            return Err(RejectReason::StampedBeforeStart);
         }
         let mut ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
         ledger.prune(now_ms.saturating_sub(self.config.skew_ms));
@@ -209,5 +241,19 @@ impl ReplayGuard {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Ledger> {
         self.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl ReplayStore for ReplayGuard {
+    /// The in-process store as a hook: several nodes of one process may share one guard
+    /// (register an `Arc<ReplayGuard>` with each). Its own [`ReplayConfig`] applies.
+    async fn check_and_record(
+        &self,
+        check: ReplayCheck<'_>,
+    ) -> Result<ReplayVerdict, ReplayStoreError> {
+        let result =
+            ReplayGuard::check_and_record(self, check.principal, check.id, check.ts, check.now_ms);
+        Ok(ReplayVerdict::from_result(result))
     }
 }
