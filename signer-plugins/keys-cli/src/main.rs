@@ -26,11 +26,8 @@ use sealrpc_signers::{
 };
 use serde_json::json;
 
-#[path = "sealrpc-keys/commands.rs"]
 mod commands;
-#[path = "sealrpc-keys/deliver.rs"]
 mod deliver;
-#[path = "sealrpc-keys/state.rs"]
 mod state;
 use deliver::DeliverArgs;
 use state::StateArgs;

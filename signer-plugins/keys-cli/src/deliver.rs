@@ -119,7 +119,7 @@ async fn run(
 
 #[cfg(not(feature = "amqp"))]
 async fn run(_: &DeliverArgs, _: &str, _: ControlPlaneKeys, _: Vec<String>) -> Res<()> {
-    Err("--deliver --amqp needs sealrpc-keys built with the `amqp` feature".into())
+    Err("--deliver --amqp needs sealrpc-keys built with the `amqp` feature (on by default: cargo build -p sealrpc-keys)".into())
 }
 
 /// The master secret of key directory `dir`.

@@ -62,7 +62,7 @@ pub fn open_store(url: &str, table: &str) -> Res<State> {
 
 #[cfg(not(feature = "postgres"))]
 pub fn open_store(_url: &str, _table: &str) -> Res<State> {
-    Err("--store needs sealrpc-keys built with the `postgres` feature (cargo build -p sealrpc-signers --features postgres)".into())
+    Err("--store needs sealrpc-keys built with the `postgres` feature (on by default: cargo build -p sealrpc-keys)".into())
 }
 
 impl State {
