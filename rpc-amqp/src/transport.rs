@@ -134,16 +134,21 @@ impl AmqpTransport {
     /// (which only check exchanges) can bind their fanout queues before any listener of
     /// the topic with configure rights existed.
     pub async fn declare_fanout(&self, topic: &str) -> Result<(), TransportError> {
+        let ch = self.admin_channel().await?;
+        let declared = topology::declare_fanout(&ch, &self.inner.sup.opts, topic).await;
+        let _ = ch.close(200, "declared".into()).await;
+        declared
+    }
+
+    /// A fresh channel on the live connection (waiting for one up to `reconnect_wait`) for
+    /// one administrative step; the caller closes it, whatever the step gave.
+    async fn admin_channel(&self) -> Result<lapin::Channel, TransportError> {
         let sup = &self.inner.sup;
         let link = sup.wait_up(sup.opts.reconnect_wait).await?;
-        let ch = link
-            .conn
+        link.conn
             .create_channel()
             .await
-            .map_err(|e| crate::error::from_lapin(&e, "open channel"))?;
-        topology::declare_fanout(&ch, &sup.opts, topic).await?;
-        let _ = ch.close(200, "declared".into()).await;
-        Ok(())
+            .map_err(|e| crate::error::from_lapin(&e, "open channel"))
     }
 
     /// Declares guest `creds`' queues as the operator (this transport needs configure
@@ -153,30 +158,19 @@ impl AmqpTransport {
     /// `reject-publish`, `x-expires` from `creds.limits`; no dead-letter exchange.
     /// Idempotent. A restricted guest declares nothing and only checks these queues.
     pub async fn provision_guest(&self, creds: &GuestCredentials) -> Result<(), TransportError> {
-        let sup = &self.inner.sup;
-        let link = sup.wait_up(sup.opts.reconnect_wait).await?;
-        let ch = link
-            .conn
-            .create_channel()
-            .await
-            .map_err(|e| crate::error::from_lapin(&e, "open channel"))?;
-        crate::provision::declare_guest_queues(&ch, &sup.opts, creds).await?;
+        let ch = self.admin_channel().await?;
+        let declared =
+            crate::provision::declare_guest_queues(&ch, &self.inner.sup.opts, creds).await;
         let _ = ch.close(200, "provisioned".into()).await;
-        Ok(())
+        declared
     }
 
     /// Deletes guest `creds`' queues (and with them their bindings and messages).
     pub async fn deprovision_guest(&self, creds: &GuestCredentials) -> Result<(), TransportError> {
-        let sup = &self.inner.sup;
-        let link = sup.wait_up(sup.opts.reconnect_wait).await?;
-        let ch = link
-            .conn
-            .create_channel()
-            .await
-            .map_err(|e| crate::error::from_lapin(&e, "open channel"))?;
-        crate::provision::delete_guest_queues(&ch, creds).await?;
+        let ch = self.admin_channel().await?;
+        let deleted = crate::provision::delete_guest_queues(&ch, creds).await;
         let _ = ch.close(200, "deprovisioned".into()).await;
-        Ok(())
+        deleted
     }
 
     /// Closes the connection for every clone; later operations fail with `Closed`.
