@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::connection::{Link, Supervisor, reestablish};
 use crate::error;
+use crate::options::AmqpOptions;
 use crate::topology;
 
 /// Acknowledges one AMQP delivery (`basic.ack` / `basic.nack`).
@@ -121,7 +122,7 @@ pub(crate) async fn establish(
         .map_err(|e| error::from_lapin(&e, "set prefetch"))?;
     topology::declare_control(&ch, opts).await?;
     if !opts.declare_exchanges {
-        return establish_restricted(ch, spec).await;
+        return establish_restricted(ch, opts, spec).await;
     }
     let mut consumers = Vec::new();
     let server_q = topology::server_queue(&spec.topic, &spec.server);
@@ -152,15 +153,18 @@ pub(crate) async fn establish(
 /// its provisioned queues (passive declare) and consumes them, one listener per queue.
 async fn establish_restricted(
     ch: Channel,
+    opts: &AmqpOptions,
     spec: &ListenSpec,
 ) -> Result<Established, TransportError> {
     // (queue, exclusive consumer): its own queues have one listener, a shared one many.
-    let mut queues = vec![(topology::server_queue(&spec.topic, &spec.server), true)];
+    // On a cluster they are quorum queues, which take no exclusive consumer.
+    let own = !(opts.durable && opts.quorum_queues);
+    let mut queues = vec![(topology::server_queue(&spec.topic, &spec.server), own)];
     if spec.shared {
         queues.push((topology::shared_queue(&spec.topic), false));
     }
     if spec.fanout {
-        queues.push((topology::fanout_queue(&spec.topic, &spec.server), true));
+        queues.push((topology::fanout_queue(&spec.topic, &spec.server), own));
     }
     let mut consumers = Vec::new();
     for (q, exclusive) in &queues {

@@ -42,12 +42,22 @@ pub(crate) async fn declare_guest_queues(
     creds: &GuestCredentials,
 ) -> Result<(), TransportError> {
     topology::declare_fanout(ch, opts, &creds.listen.topic).await?;
+    let mut args = guest_queue_args(&creds.limits);
+    if opts.durable && opts.quorum_queues {
+        // On a cluster a guest's queues are replicated like the topic queues: a classic
+        // queue lives on one node, and calls to the guest would find no route while that
+        // node is down.
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+    }
     for q in &creds.queues {
         let o = QueueDeclareOptions {
             durable: true,
             ..QueueDeclareOptions::default()
         };
-        ch.queue_declare(q.name.as_str().into(), o, guest_queue_args(&creds.limits))
+        ch.queue_declare(q.name.as_str().into(), o, args.clone())
             .await
             .map_err(|e| error::from_lapin(&e, &format!("declare guest queue {:?}", q.name)))?;
         topology::bind(ch, &q.name, &q.exchange, &q.routing_key).await?;

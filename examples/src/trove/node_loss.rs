@@ -92,6 +92,11 @@ pub async fn run(cluster: &Cluster, out: Out<'_>) -> Result<NodeLossReport, BoxE
                     .call::<_, GuestReply>(&Context::new(), method::GET_STATUS, &args)
                     .await;
                 let retriable = r.as_ref().err().is_some_and(|e| e.is_retriable());
+                if let Err(e) = &r
+                    && !retriable
+                {
+                    tracing::warn!(error = %e, code = %e.code(), "node loss: a call failed for good");
+                }
                 let entry = (started, Instant::now(), r.is_ok(), retriable);
                 outcomes
                     .lock()
