@@ -118,7 +118,7 @@ pub enum Error {
         cap: Version,
     },
     /// The peer refused the message for a security or validity reason (coarse on purpose).
-    #[error("rejected by peer: {code}")]
+    #[error("rejected by peer: {code}: {msg}")]
     Rejected {
         /// `Unauthenticated`, `Forbidden`, `Replay`, `Expired`, `Revoked` or `BadRequest`.
         code: ErrorCode,

@@ -10,6 +10,76 @@
 //! reply types cannot disagree. A [`Node`] builds a process's clients and servers on one
 //! transport and one [`Security`] runtime; handlers share application state through
 //! [`ServerBuilder::with_state`].
+//!
+//! ## Getting started
+//!
+//! A method declared once, a server with shared state, and a client, on the in-memory
+//! transport (security Off for brevity):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//! use sealrpc_core::{Context, MemoryTransport, Node, Principal, SecurityConfig, Target, rpc};
+//!
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct Resize { instance_id: String, gb: u32 }
+//!
+//! rpc!(struct ResizeVolume = "resize_volume"(Resize) -> u32);
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let bus = MemoryTransport::new();
+//!     let node = |p| Principal::parse(p).map(|p| Node::new(bus.clone(), SecurityConfig::insecure(p)));
+//!     let server = node("control:taskmanager").ok_or("bad principal")?
+//!         .server()
+//!         .topic("taskmanager")
+//!         .with_state(Arc::new(AtomicU32::new(0)))
+//!         .handler(ResizeVolume, |n: Arc<AtomicU32>, _ctx, r: Resize| async move {
+//!             n.fetch_add(1, Ordering::Relaxed);
+//!             Ok(r.gb)
+//!         })
+//!         .start()
+//!         .await?;
+//!     let client = node("control:api").ok_or("bad principal")?.client().build().await?;
+//!     let args = Resize { instance_id: "7f3a".into(), gb: 20 };
+//!     let gb = client.call(&Context::new(), &Target::new("taskmanager"), ResizeVolume, &args).await?;
+//!     assert_eq!(gb, 20);
+//!     server.shutdown().await;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! With real keys and RabbitMQ — the `sealrpc-keys` tool, loading a key directory
+//! (`ControlPlaneKeys::from_dir`, `MasterSecret::load`, `RotationTable::load`), delivering a
+//! guest's bundle, broker credentials for your own topics, a guest agent's server
+//! (`.shared(false)`, `declare_exchanges: false`) and cleanup — follow
+//! [`docs/getting-started.md`](https://github.com/sealrpc/sealrpc/blob/main/docs/getting-started.md)
+//! (in the repository: `docs/getting-started.md`).
+//!
+//! ## Errors
+//!
+//! A refusal by the peer is [`Error::Rejected`]`{ code, msg }`; its `Display` carries the
+//! peer's message, e.g. `rejected by peer: Forbidden: forbidden: update_status: authorize
+//! check #1 refused caller guest:abc` or `rejected by peer: BadRequest: cannot decode the
+//! arguments of update_status: missing field `instance_id``. Refusals by the security
+//! pipeline are coarse on purpose (`Unauthenticated`, `Replay`, ...): the refusing node's
+//! [`Security::counters`] (by [`security::RejectReason`], plus `forbidden` for
+//! authorization refusals) and its log say why.
+//!
+//! ## Tracing
+//!
+//! Spans, at `DEBUG` level (target `sealrpc_core::...`); no field carries an argument
+//! value or a secret:
+//!
+//! | span | where | fields |
+//! |---|---|---|
+//! | `rpc.call` | client, one per call (retries included) | `request_id` (the context's), `method`, `target` (the destination address), `msg_id` (the message id) |
+//! | `rpc.cast` | client, one per cast or fanout | as `rpc.call` |
+//! | `rpc.serve` | server, one per admitted request, around dispatch, the handler and sending the reply | `request_id`, `method`, `kind` (`call`, `cast`, `fanout`), `msg_id`, `caller` (the proven principal, or `None`) |
+//!
+//! Events inside them: `reply received` / the call's error (client); `request failed` with
+//! its `code`, `forbidden` with `method`, `caller` and the refusing `rule` (server). A
+//! rejected received message is logged (rate-limited) at `WARN` with its typed reason.
 #![forbid(unsafe_code)]
 
 pub use bytes;

@@ -1,13 +1,15 @@
 //! The crate's error type: key files, bundles, rotation state. Never carries key bytes.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use sealrpc_core::security::KeyError;
 
 /// Everything that can go wrong outside the hot path (loading, saving, issuing keys).
 ///
-/// Messages name the file and the problem, never the bytes of a secret.
-#[derive(Debug, thiserror::Error)]
+/// Messages name the file and the problem, never the bytes of a secret. `Debug` shows file
+/// modes in octal (`0o644`), as `ls -l` and `chmod` read them.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The file does not exist.
@@ -138,5 +140,90 @@ impl Error {
             what,
             value: value.chars().take(300).collect(),
         }
+    }
+}
+
+/// File permission bits, shown in octal.
+struct Octal(u32);
+
+impl fmt::Debug for Octal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0o{:03o}", self.0)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NotFound { path } => f.debug_struct("NotFound").field("path", path).finish(),
+            Error::AlreadyExists { path } => {
+                f.debug_struct("AlreadyExists").field("path", path).finish()
+            }
+            Error::InsecurePermissions { path, mode } => f
+                .debug_struct("InsecurePermissions")
+                .field("path", path)
+                .field("mode", &Octal(*mode))
+                .finish(),
+            Error::Corrupt { path, reason } => f
+                .debug_struct("Corrupt")
+                .field("path", path)
+                .field("reason", reason)
+                .finish(),
+            Error::Io { path, source } => f
+                .debug_struct("Io")
+                .field("path", path)
+                .field("source", source)
+                .finish(),
+            Error::Random(reason) => f.debug_tuple("Random").field(reason).finish(),
+            Error::Invalid { what, value } => f
+                .debug_struct("Invalid")
+                .field("what", what)
+                .field("value", value)
+                .finish(),
+            Error::BadKey { key_id, reason } => f
+                .debug_struct("BadKey")
+                .field("key_id", key_id)
+                .field("reason", reason)
+                .finish(),
+            Error::LockTimeout { path, waited } => f
+                .debug_struct("LockTimeout")
+                .field("path", path)
+                .field("waited", waited)
+                .finish(),
+            Error::Mirrored { what } => f.debug_struct("Mirrored").field("what", what).finish(),
+            Error::NoRuntime => f.write_str("NoRuntime"),
+            Error::Store { store, reason } => f
+                .debug_struct("Store")
+                .field("store", store)
+                .field("reason", reason)
+                .finish(),
+            Error::Rekey { guest, reason } => f
+                .debug_struct("Rekey")
+                .field("guest", guest)
+                .field("reason", reason)
+                .finish(),
+            Error::Key(e) => f.debug_tuple("Key").field(e).finish(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insecure_permissions_debug_shows_the_mode_in_octal() {
+        let e = Error::InsecurePermissions {
+            path: PathBuf::from("/keys/master.key"),
+            mode: 0o644,
+        };
+        let shown = format!("{e:?}");
+        assert!(shown.contains("mode: 0o644"), "{shown}");
+        assert!(!shown.contains("420"), "{shown}");
+        assert_eq!(
+            format!("{:?}", Error::NoRuntime),
+            "NoRuntime",
+            "other variants keep the derived shape"
+        );
     }
 }

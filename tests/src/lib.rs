@@ -20,3 +20,7 @@ pub mod vectors;
 /// The README's usage example, compiled and run as a doctest so that it cannot rot.
 #[doc = include_str!("../../README.md")]
 pub mod readme {}
+
+/// docs/getting-started.md, its programs compiled as doctests so that the guide cannot rot.
+#[doc = include_str!("../../docs/getting-started.md")]
+pub mod getting_started {}

@@ -1,4 +1,5 @@
-//! Counters the application can read: rejections by reason, and what Permissive let through.
+//! Counters the application can read: rejections by reason, authorization refusals, and
+//! what Permissive let through.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +14,7 @@ pub struct Counters {
     accepted_unsealed: AtomicU64,
     accepted: AtomicU64,
     skipped_unknown_algorithm: AtomicU64,
+    forbidden: AtomicU64,
 }
 
 /// A point-in-time copy of [`Counters`].
@@ -28,6 +30,9 @@ pub struct CounterSnapshot {
     pub accepted: u64,
     /// Signature items skipped because their algorithm is unknown here.
     pub skipped_unknown_algorithm: u64,
+    /// Calls admitted by the pipeline but refused by authorization (`Forbidden`: a
+    /// method's [`Access`](crate::Access), an `authorize` check, or a handler's own refusal).
+    pub forbidden: u64,
 }
 
 impl CounterSnapshot {
@@ -67,6 +72,11 @@ impl Counters {
         }
     }
 
+    /// Counts one authorization refusal (`Forbidden`).
+    pub fn forbid(&self) {
+        self.forbidden.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a skipped signature item.
     pub fn skipped_algorithm(&self) {
         self.skipped_unknown_algorithm
@@ -89,6 +99,7 @@ impl Counters {
             accepted_unsealed: self.accepted_unsealed.load(Ordering::Relaxed),
             accepted: self.accepted.load(Ordering::Relaxed),
             skipped_unknown_algorithm: self.skipped_unknown_algorithm.load(Ordering::Relaxed),
+            forbidden: self.forbidden.load(Ordering::Relaxed),
         }
     }
 }

@@ -234,7 +234,14 @@ impl Security {
         // signatures: verified unless this node is Off for every class it could assign (a
         // header's claims cannot be trusted to pick the class yet, so they decide nothing).
         let signer = if policy.verifies_signatures(me, now) {
-            self.verify_signatures(&env).map_err(reject)?
+            // The header is not authenticated here, but a call whose signature is refused
+            // (e.g. by a key that is not pinned) still gets the coarse, rate-limited error
+            // reply to its own reply address, rather than leaving an honest but
+            // misconfigured caller to time out.
+            self.verify_signatures(&env).map_err(|reason| Rejection {
+                reason,
+                header: Header::decode(env.header).ok().map(Box::new),
+            })?
         } else {
             None
         };
@@ -399,7 +406,13 @@ impl Security {
                 return Err(RejectReason::BadSignature);
             }
             if let Some(keys) = &self.config.keys {
-                keys.check_key(&key).map_err(key_reason)?;
+                keys.check_key(&key).map_err(|e| {
+                    let reason = key_reason(e);
+                    if reason == RejectReason::UnknownKey && self.log_limit.allow() {
+                        tracing::warn!(key_id = %key, "signed by a key that is not pinned here");
+                    }
+                    reason
+                })?;
             }
             let input = input.get_or_insert_with(|| signature_input(env.header, env.body));
             verifier

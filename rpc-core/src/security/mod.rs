@@ -238,6 +238,11 @@ impl Security {
         self.reply_limit.allow()
     }
 
+    /// Counts an authorization refusal (a call answered `Forbidden`).
+    pub(crate) fn count_forbidden(&self) {
+        self.counters.forbid();
+    }
+
     /// Counts a rejection decided outside the pipeline (e.g. an unexpected reply).
     pub fn count_rejection(&self, reason: RejectReason) {
         self.counters.reject(reason);

@@ -216,6 +216,12 @@ where
         .instrument(span.clone())
         .await
         .map_err(|e| into_handler_error(e.into()));
+    if outcome
+        .as_ref()
+        .is_err_and(|e| e.code() == ErrorCode::Forbidden.as_str())
+    {
+        security.count_forbidden();
+    }
     span.clone()
         .in_scope(|| reply_for(header, reply_to, peer, outcome, span))
 }

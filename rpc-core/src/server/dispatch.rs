@@ -130,15 +130,23 @@ impl Dispatch {
             .with_data(&data));
         }
         let access = endpoint.access().unwrap_or(self.registry.access);
-        if !access.allows(&req.caller) || !endpoint.check_caller(&req.caller) {
-            tracing::info!(caller = ?req.caller.principal(), "forbidden");
-            return Err(HandlerError::forbidden());
+        let refused_by = if !access.allows(&req.caller) {
+            Some(format!("access {access:?}"))
+        } else {
+            endpoint
+                .refusing_caller_check(&req.caller)
+                .map(|i| format!("authorize_caller check #{i}"))
+        };
+        if let Some(rule) = refused_by {
+            let e = HandlerError::forbidden_by(&req.method, &rule, &req.caller);
+            tracing::info!(caller = ?req.caller.principal(), method = %req.method, %rule, "forbidden");
+            return Err(e);
         }
         endpoint
             .invoke(req.ctx, &req.caller, &req.args)
             .inspect_err(|e| {
                 if e.code() == ErrorCode::Forbidden.as_str() {
-                    tracing::info!(caller = ?req.caller.principal(), "forbidden");
+                    tracing::info!(caller = ?req.caller.principal(), method = %req.method, reason = e.msg(), "forbidden");
                 }
             })
     }

@@ -6,6 +6,7 @@ use std::fmt;
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::caller::Caller;
 use crate::error::{Error, ErrorCode};
 use crate::payload::encode_value;
 use crate::wire::ErrorBody;
@@ -38,6 +39,19 @@ impl HandlerError {
     /// The caller may not call this (code `Forbidden`).
     pub fn forbidden() -> Self {
         Self::from_code(ErrorCode::Forbidden, "forbidden")
+    }
+
+    /// `Forbidden`, naming the method, the rule that refused and the caller (never an
+    /// argument value): e.g. `forbidden: update_status: authorize check #1 refused caller
+    /// guest:abc`.
+    pub(crate) fn forbidden_by(method: &str, rule: &str, caller: &Caller) -> Self {
+        let who = caller
+            .principal()
+            .map_or_else(|| "unauthenticated".to_owned(), ToString::to_string);
+        Self::from_code(
+            ErrorCode::Forbidden,
+            format!("forbidden: {method}: {rule} refused caller {who}"),
+        )
     }
 
     /// The request is invalid (code `BadRequest`).

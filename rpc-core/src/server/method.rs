@@ -151,7 +151,8 @@ pub(crate) trait Endpoint: Send + Sync {
     fn set_access(&mut self, access: Access);
     /// The version a descriptor needs the method's namespace to serve.
     fn required_version(&self) -> Option<Version>;
-    fn check_caller(&self, caller: &Caller) -> bool;
+    /// The first caller check that refuses `caller` (its 1-based position), if any.
+    fn refusing_caller_check(&self, caller: &Caller) -> Option<usize>;
     fn add_caller_check(&mut self, check: CallerCheck);
     /// Adds an `ArgsCheck<A>` passed as `Any`; false when `A` is not this method's type.
     fn add_args_check(&mut self, check: &(dyn Any + Send + Sync)) -> bool;
@@ -185,8 +186,11 @@ impl<A: DeserializeOwned + Send + 'static> Endpoint for Method<A> {
         self.required
     }
 
-    fn check_caller(&self, caller: &Caller) -> bool {
-        self.caller_checks.iter().all(|c| c(caller))
+    fn refusing_caller_check(&self, caller: &Caller) -> Option<usize> {
+        self.caller_checks
+            .iter()
+            .position(|c| !c(caller))
+            .map(|i| i + 1)
     }
 
     fn add_caller_check(&mut self, check: CallerCheck) {
@@ -224,8 +228,9 @@ impl<A: DeserializeOwned + Send + 'static> Endpoint for Method<A> {
                 ),
             )
         })?;
-        if !self.arg_checks.iter().all(|c| c(caller, &args)) {
-            return Err(HandlerError::forbidden());
+        if let Some(i) = self.arg_checks.iter().position(|c| !c(caller, &args)) {
+            let rule = format!("authorize check #{}", i + 1);
+            return Err(HandlerError::forbidden_by(&self.name, &rule, caller));
         }
         Ok((self.handler)(ctx, args))
     }
