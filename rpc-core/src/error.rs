@@ -92,6 +92,10 @@ pub enum Error {
     /// No reply within the call's timeout.
     #[error("no reply within {0:?}")]
     Timeout(std::time::Duration),
+    /// A monitored call heard neither a reply nor a heartbeat within its
+    /// `call_monitor_timeout`: the server is presumed dead. Retriable.
+    #[error("no heartbeat from the server within {0:?} (call monitor)")]
+    MonitorTimeout(std::time::Duration),
     /// Nothing serves the target.
     #[error("no listener for {0}")]
     NoListener(String),
@@ -178,7 +182,7 @@ impl Error {
     /// The wire code that best describes this error.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Error::Timeout(_) => ErrorCode::Timeout,
+            Error::Timeout(_) | Error::MonitorTimeout(_) => ErrorCode::Timeout,
             Error::NoListener(_) => ErrorCode::NoListener,
             Error::NoSuchMethod { .. } => ErrorCode::NoSuchMethod,
             Error::UnsupportedVersion { .. } | Error::VersionCap { .. } => {
@@ -197,7 +201,7 @@ impl Error {
     /// True when the same call may succeed if retried (transport hiccups, timeouts).
     pub fn is_retriable(&self) -> bool {
         match self {
-            Error::Timeout(_) => true,
+            Error::Timeout(_) | Error::MonitorTimeout(_) => true,
             Error::Transport(t) => t.is_retriable(),
             _ => false,
         }

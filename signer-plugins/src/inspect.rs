@@ -125,6 +125,7 @@ pub fn verdict_to_json(result: &Result<Admitted, Rejection>) -> Json {
                     "msg": e.msg,
                     "data": e.data.as_ref().map(|d| msgpack_to_json(d)),
                 }}),
+                AdmittedBody::Reply(ReplyBody::Heartbeat) => json!({ "hb": true }),
             };
             json!({
                 "verdict": "accept",

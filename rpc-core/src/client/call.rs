@@ -9,6 +9,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tower::ServiceExt;
 use tracing::Instrument;
 
+use super::pending::Waiting;
 use super::service::{CallRequest, CallResponse};
 use super::{Inner, reply};
 use crate::error::Error;
@@ -63,6 +64,13 @@ impl Inner {
         }
     }
 
+    /// The call monitor timeout of `req`: its own, else the client's default.
+    fn monitor_timeout(&self, req: &CallRequest) -> Option<Duration> {
+        req.call_monitor_timeout
+            .or(self.options.call_monitor_timeout)
+            .filter(|m| !m.is_zero())
+    }
+
     /// The message to seal, sign and send for `req`.
     fn message(
         &self,
@@ -82,14 +90,20 @@ impl Inner {
             reply: (kind == Kind::Call).then(|| self.route.clone()),
             seal: None,
         };
-        let body = RequestBody::encode(
+        let is_call = kind == Kind::Call;
+        // A monitored call asks the server to heartbeat at about half its monitor timeout.
+        let monitor = self
+            .monitor_timeout(req)
+            .filter(|_| is_call)
+            .map(|m| millis(m / 2));
+        let body = RequestBody::encode_monitored(
             &req.method,
             req.target.version,
             req.target.namespace.as_deref(),
             req.args.bytes(),
             req.ctx.bytes(),
+            monitor,
         );
-        let is_call = kind == Kind::Call;
         SealRequest {
             message: Outbound {
                 header,
@@ -150,7 +164,7 @@ async fn call_inner(
         return Err(Error::Timeout(timeout));
     }
     let message = inner.message(req, Kind::Call, id, Some(ttl));
-    let (_guard, rx) = inner
+    let (_guard, waiting) = inner
         .pending
         .register(id, req.target.effective_peer())
         .ok_or(Error::Shutdown)?;
@@ -162,11 +176,38 @@ async fn call_inner(
         Ok(sent) => sent?,
         Err(_) => return Err(Error::Timeout(timeout)),
     }
-    let left = timeout.saturating_sub(started.elapsed());
-    match tokio::time::timeout(left, rx).await {
-        Ok(Ok(body)) => reply::into_result(&req.method, body).map(CallResponse::new),
-        Ok(Err(_)) => Err(Error::Shutdown),
-        Err(_) => Err(Error::Timeout(timeout)),
+    let deadline = tokio::time::Instant::from_std(started) + timeout;
+    let body = wait_reply(waiting, deadline, timeout, inner.monitor_timeout(req)).await?;
+    reply::into_result(&req.method, body).map(CallResponse::new)
+}
+
+/// Waits for the reply until `deadline`. A monitored call arms its monitor at the first
+/// admitted heartbeat, and then fails once `monitor` passes without a reply or another
+/// heartbeat. Before it (a server that does not heartbeat) only the deadline applies.
+async fn wait_reply(
+    waiting: Waiting,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    monitor: Option<Duration>,
+) -> Result<crate::wire::ReplyBody, Error> {
+    let Waiting { mut reply, beat } = waiting;
+    let mut armed = None;
+    loop {
+        let watch_until = match armed {
+            Some(m) => (tokio::time::Instant::now() + m).min(deadline),
+            None => deadline,
+        };
+        tokio::select! {
+            biased;
+            r = &mut reply => return r.map_err(|_| Error::Shutdown),
+            () = beat.notified(), if monitor.is_some() => armed = monitor,
+            () = tokio::time::sleep_until(watch_until) => {
+                return Err(match armed {
+                    Some(m) if watch_until < deadline => Error::MonitorTimeout(m),
+                    _ => Error::Timeout(timeout),
+                });
+            }
+        }
     }
 }
 

@@ -50,6 +50,7 @@ pub(crate) struct ClientOptions {
     pub(crate) version_cap: Option<Version>,
     pub(crate) max_in_flight: usize,
     pub(crate) fail_when_full: bool,
+    pub(crate) call_monitor_timeout: Option<Duration>,
 }
 
 impl ClientBuilder {
@@ -77,6 +78,13 @@ impl ClientBuilder {
     /// `Transport(Unavailable)` error instead of waiting.
     pub fn fail_when_full(mut self, fail: bool) -> Self {
         self.options.fail_when_full = fail;
+        self
+    }
+
+    /// Monitors every call unless overridden (oslo's `call_monitor_timeout`; default: not
+    /// monitored). See [`CallRequest::call_monitor_timeout`].
+    pub fn call_monitor_timeout(mut self, timeout: Duration) -> Self {
+        self.options.call_monitor_timeout = Some(timeout);
         self
     }
 
@@ -146,6 +154,7 @@ impl Client {
                 version_cap: None,
                 max_in_flight: DEFAULT_MAX_IN_FLIGHT,
                 fail_when_full: false,
+                call_monitor_timeout: None,
             },
         }
     }

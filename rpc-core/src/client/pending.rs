@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 use crate::principal::Principal;
 use crate::security::Peer;
@@ -14,6 +14,15 @@ use crate::wire::{MessageId, ReplyBody};
 struct Entry {
     peer: Peer,
     tx: oneshot::Sender<ReplyBody>,
+    /// Woken by each admitted heartbeat for the call.
+    beat: Arc<Notify>,
+}
+
+/// What a registered call waits on: its reply, and the heartbeats of a monitored call.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    pub(crate) reply: oneshot::Receiver<ReplyBody>,
+    pub(crate) beat: Arc<Notify>,
 }
 
 /// Calls awaiting a reply. Its size is bounded by the client's in-flight semaphore.
@@ -61,21 +70,40 @@ impl Pending {
         self: &Arc<Self>,
         id: MessageId,
         peer: Peer,
-    ) -> Option<(PendingGuard, oneshot::Receiver<ReplyBody>)> {
-        let (tx, rx) = oneshot::channel();
+    ) -> Option<(PendingGuard, Waiting)> {
+        let (tx, reply) = oneshot::channel();
+        let beat = Arc::new(Notify::new());
         let mut map = self.lock();
         if self.closed.load(Ordering::Acquire) {
             return None;
         }
-        map.insert(id, Entry { peer, tx });
+        let entry = Entry {
+            peer,
+            tx,
+            beat: Arc::clone(&beat),
+        };
+        map.insert(id, entry);
         drop(map);
         Some((
             PendingGuard {
                 pending: Arc::clone(self),
                 id,
             },
-            rx,
+            Waiting { reply, beat },
         ))
+    }
+
+    /// Records a heartbeat for the call `corr` if it is pending and `principal` may answer
+    /// it (the same check as a reply's): a heartbeat from anyone else keeps nothing alive.
+    pub(crate) fn heartbeat(&self, corr: MessageId, principal: Option<&Principal>) -> bool {
+        let map = self.lock();
+        match map.get(&corr) {
+            Some(e) if may_answer(&e.peer, principal) => {
+                e.beat.notify_one();
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Hands `body` to the call `corr` if it is pending and `principal` may answer it.

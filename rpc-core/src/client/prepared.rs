@@ -18,6 +18,7 @@ pub struct Prepared {
     client: Client,
     target: Target,
     timeout: Option<Duration>,
+    call_monitor_timeout: Option<Duration>,
 }
 
 impl Prepared {
@@ -26,12 +27,20 @@ impl Prepared {
             client,
             target,
             timeout: None,
+            call_monitor_timeout: None,
         }
     }
 
     /// Overrides the client's default timeout.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Monitors the calls (oslo's `call_monitor_timeout`): see
+    /// [`CallRequest::call_monitor_timeout`].
+    pub fn call_monitor_timeout(mut self, timeout: Duration) -> Self {
+        self.call_monitor_timeout = Some(timeout);
         self
     }
 
@@ -75,11 +84,14 @@ impl Prepared {
         method: impl MethodArgs<A>,
         args: &A,
     ) -> Result<CallRequest, Error> {
-        let req = CallRequest::new(ctx, &self.target, method, args)?;
-        Ok(match self.timeout {
-            Some(t) => req.timeout(t),
-            None => req,
-        })
+        let mut req = CallRequest::new(ctx, &self.target, method, args)?;
+        if let Some(t) = self.timeout {
+            req = req.timeout(t);
+        }
+        if let Some(m) = self.call_monitor_timeout {
+            req = req.call_monitor_timeout(m);
+        }
+        Ok(req)
     }
 
     /// Calls `method` (a descriptor or a name) with the overrides.

@@ -46,6 +46,9 @@ pub(crate) async fn reply_loop(inbox: ReplyInbox, security: Arc<Security>, pendi
 /// Hands an admitted reply to the call waiting for it; false (counted) when none is.
 fn complete(security: &Security, pending: &Pending, reply: Admitted) -> bool {
     let delivered = match (reply.header.kind, reply.header.corr, reply.body) {
+        (Kind::Reply, Some(corr), AdmittedBody::Reply(ReplyBody::Heartbeat)) => {
+            pending.heartbeat(corr, reply.principal.as_ref())
+        }
         (Kind::Reply, Some(corr), AdmittedBody::Reply(body)) => {
             pending.complete(corr, reply.principal.as_ref(), body)
         }
@@ -70,6 +73,8 @@ pub(crate) fn into_result(method: &str, body: ReplyBody) -> Result<Bytes, Error>
     match body {
         ReplyBody::Ok(result) => Ok(result),
         ReplyBody::Err(e) => Err(map_error(method, e)),
+        // Heartbeats never complete a call (the reply loop keeps them apart).
+        ReplyBody::Heartbeat => Err(Error::Invalid("a heartbeat is not a reply".into())),
     }
 }
 

@@ -27,6 +27,7 @@ pub struct CallRequest {
     pub(crate) request_id: String,
     pub(crate) deadline: Option<SystemTime>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) call_monitor_timeout: Option<Duration>,
 }
 
 impl CallRequest {
@@ -51,12 +52,24 @@ impl CallRequest {
             request_id: ctx.request_id().to_owned(),
             deadline: ctx.deadline(),
             timeout: None,
+            call_monitor_timeout: None,
         })
     }
 
     /// Overrides the client's default timeout for this call.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Monitors this call (oslo's `call_monitor_timeout`): the server is asked to send a
+    /// heartbeat about every `timeout / 2` while the call runs, and the call fails with the
+    /// retriable [`Error::MonitorTimeout`] once `timeout` passes with neither a reply nor
+    /// a heartbeat. The call's own timeout still bounds it. A server that does not know
+    /// heartbeats sends none: set the call timeout as if unmonitored, or the call fails at
+    /// its monitor timeout.
+    pub fn call_monitor_timeout(mut self, timeout: Duration) -> Self {
+        self.call_monitor_timeout = Some(timeout);
         self
     }
 

@@ -16,9 +16,10 @@ use super::BoxError;
 use super::caller::Caller;
 use super::dispatch::IncomingRequest;
 use super::error::HandlerError;
+use super::heartbeat::{Beats, beating};
 use crate::context::Context;
 use crate::error::ErrorCode;
-use crate::layer::{AdmittedMessage, SealRequest};
+use crate::layer::{AdmittedMessage, Seal, SealRequest, TransportSender};
 use crate::payload::Encoded;
 use crate::principal::Principal;
 use crate::security::{
@@ -68,6 +69,18 @@ impl Reply {
             reply_to: None,
             expiration: None,
             confirm: false,
+        }
+    }
+
+    /// A heartbeat for the call `request` (a reply-kind message; see docs/wire-format.md).
+    pub(crate) fn heartbeat(request: Header, route: String, peer: Peer) -> Self {
+        Self {
+            request,
+            route,
+            peer,
+            body: ReplyBody::Heartbeat,
+            carries_secret: false,
+            span: tracing::Span::current(),
         }
     }
 
@@ -140,11 +153,21 @@ fn reply_peer(principal: Option<&Principal>, src: &str) -> Peer {
 pub(crate) struct Answer<S> {
     security: Arc<Security>,
     dispatch: S,
+    /// Sends the heartbeats of monitored calls.
+    heartbeats: Seal<TransportSender>,
 }
 
 impl<S> Answer<S> {
-    pub(crate) fn new(security: Arc<Security>, dispatch: S) -> Self {
-        Self { security, dispatch }
+    pub(crate) fn new(
+        security: Arc<Security>,
+        dispatch: S,
+        heartbeats: Seal<TransportSender>,
+    ) -> Self {
+        Self {
+            security,
+            dispatch,
+            heartbeats,
+        }
     }
 }
 
@@ -166,11 +189,17 @@ where
     fn call(&mut self, msg: AdmittedMessage) -> Self::Future {
         let security = Arc::clone(&self.security);
         let dispatch = self.dispatch.clone();
-        Box::pin(async move { Ok(serve(&security, dispatch, msg).await) })
+        let heartbeats = self.heartbeats.clone();
+        Box::pin(async move { Ok(serve(&security, dispatch, &heartbeats, msg).await) })
     }
 }
 
-async fn serve<S>(security: &Security, dispatch: S, msg: AdmittedMessage) -> Option<Reply>
+async fn serve<S>(
+    security: &Security,
+    dispatch: S,
+    heartbeats: &Seal<TransportSender>,
+    msg: AdmittedMessage,
+) -> Option<Reply>
 where
     S: tower::Service<IncomingRequest, Response = Encoded> + Send,
     S::Error: Into<BoxError> + Send,
@@ -201,6 +230,13 @@ where
         caller = ?principal.as_ref().map(Principal::as_str),
     );
     let peer = reply_peer(principal.as_ref(), &header.src);
+    let beats = Beats::plan(
+        Some(heartbeats),
+        &header,
+        reply_to.as_deref(),
+        &peer,
+        body.monitor,
+    );
     let request = IncomingRequest {
         ctx,
         caller: Caller::admitted(principal, header.src.clone(), signed, sealed),
@@ -211,9 +247,7 @@ where
         kind: header.kind,
         id: header.id,
     };
-    let outcome = dispatch
-        .oneshot(request)
-        .instrument(span.clone())
+    let outcome = beating(beats, dispatch.oneshot(request).instrument(span.clone()))
         .await
         .map_err(|e| into_handler_error(e.into()));
     if outcome

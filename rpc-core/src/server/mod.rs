@@ -6,6 +6,7 @@ mod answer;
 mod caller;
 mod dispatch;
 mod error;
+mod heartbeat;
 mod method;
 mod registry;
 mod run;

@@ -106,11 +106,9 @@ where
     if let Some(check) = broker_user {
         admit = admit.bind_broker_user(check);
     }
-    let stack = admit.layer(Answer::new(Arc::clone(&security), dispatch));
-    let shared = Shared {
-        sender: SealLayer::new(Arc::clone(&security)).layer(TransportSender::new(transport)),
-        security,
-    };
+    let sender = SealLayer::new(Arc::clone(&security)).layer(TransportSender::new(transport));
+    let stack = admit.layer(Answer::new(Arc::clone(&security), dispatch, sender.clone()));
+    let shared = Shared { sender, security };
     let (stop, stop_rx) = oneshot::channel();
     let task = tokio::spawn(consume(Arc::new(shared), stack, sub, max, stop_rx));
     ServerHandle {

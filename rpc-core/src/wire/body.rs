@@ -15,6 +15,9 @@ use crate::version::Version;
 /// The encoding of an empty map, used for absent `args`.
 pub const EMPTY_MAP: &[u8] = &[0x80];
 
+/// The encoding of `true` (a heartbeat's `hb`).
+const TRUE: &[u8] = &[0xc3];
+
 /// A request body (call, cast or fanout). Its `Debug` shows the sizes of `args` and `ctx`,
 /// never their bytes (they may hold a `Secret`'s value).
 #[derive(Clone, PartialEq, Eq)]
@@ -29,6 +32,9 @@ pub struct RequestBody {
     pub args: Bytes,
     /// The encoded `ctx` map.
     pub ctx: Bytes,
+    /// The heartbeat interval a call asks for (`monitor`, in ms): the caller monitors the
+    /// call and wants a heartbeat about this often while it runs. `None`: no heartbeats.
+    pub monitor: Option<u64>,
 }
 
 /// A reply's error: `{code, msg, data?}`.
@@ -42,14 +48,16 @@ pub struct ErrorBody {
     pub data: Option<Bytes>,
 }
 
-/// A reply body: exactly one of `ok` or `err`. Its `Debug` shows the size of `ok`, never
-/// its bytes.
+/// A reply body: exactly one of `ok`, `err` or `hb`. Its `Debug` shows the size of `ok`,
+/// never its bytes.
 #[derive(Clone, PartialEq, Eq)]
 pub enum ReplyBody {
     /// The encoded result (may be `nil`).
     Ok(Bytes),
     /// The error.
     Err(ErrorBody),
+    /// A heartbeat (`{"hb": true}`): the call is still running. Never a final reply.
+    Heartbeat,
 }
 
 impl std::fmt::Debug for RequestBody {
@@ -60,6 +68,7 @@ impl std::fmt::Debug for RequestBody {
             .field("namespace", &self.namespace)
             .field("args_len", &self.args.len())
             .field("ctx_len", &self.ctx.len())
+            .field("monitor", &self.monitor)
             .finish()
     }
 }
@@ -69,6 +78,7 @@ impl std::fmt::Debug for ReplyBody {
         match self {
             ReplyBody::Ok(result) => f.debug_struct("Ok").field("len", &result.len()).finish(),
             ReplyBody::Err(e) => f.debug_tuple("Err").field(e).finish(),
+            ReplyBody::Heartbeat => f.write_str("Heartbeat"),
         }
     }
 }
@@ -82,8 +92,21 @@ impl RequestBody {
         args: &[u8],
         ctx: &[u8],
     ) -> Vec<u8> {
-        let mut w = Writer::with_capacity(48 + method.len() + args.len() + ctx.len());
-        w.map(if namespace.is_some() { 5 } else { 4 });
+        Self::encode_monitored(method, version, namespace, args, ctx, None)
+    }
+
+    /// Like [`RequestBody::encode`], with the `monitor` key (heartbeat interval, ms) when
+    /// `monitor` is set.
+    pub fn encode_monitored(
+        method: &str,
+        version: Version,
+        namespace: Option<&str>,
+        args: &[u8],
+        ctx: &[u8],
+        monitor: Option<u64>,
+    ) -> Vec<u8> {
+        let mut w = Writer::with_capacity(64 + method.len() + args.len() + ctx.len());
+        w.map(4 + usize::from(namespace.is_some()) + usize::from(monitor.is_some()));
         w.str("method").str(method);
         w.str("ver").str(&version.to_string());
         if let Some(ns) = namespace {
@@ -91,13 +114,20 @@ impl RequestBody {
         }
         w.str("args").raw(args);
         w.str("ctx").raw(ctx);
+        if let Some(ms) = monitor {
+            w.str("monitor").uint(ms);
+        }
         w.into_bytes()
     }
 
     /// Decodes a request body from the plaintext.
     pub fn decode(plain: &Bytes) -> Result<Self, CodecError> {
         let map = single_value(plain, "body")?;
-        let f = Fields::read(map, "body", ["method", "ver", "ns", "args", "ctx"])?;
+        let f = Fields::read(
+            map,
+            "body",
+            ["method", "ver", "ns", "args", "ctx", "monitor"],
+        )?;
         let version =
             Version::parse(f.str("ver")?).ok_or(CodecError::Malformed("ver must be \"N.N\""))?;
         let namespace = match f.opt_str("ns")? {
@@ -119,7 +149,15 @@ impl RequestBody {
         if !ctx.is_map() {
             return Err(CodecError::NotAMap("ctx"));
         }
+        let monitor = match f.opt("monitor") {
+            None => None,
+            Some(raw) => match raw.as_uint() {
+                Some(ms) if ms > 0 => Some(ms),
+                _ => return Err(CodecError::Malformed("monitor must be a positive integer")),
+            },
+        };
         Ok(Self {
+            monitor,
             method: f.str("method")?.to_owned(),
             version,
             namespace,
@@ -146,6 +184,9 @@ impl ReplyBody {
                     w.str("data").raw(data);
                 }
             }
+            ReplyBody::Heartbeat => {
+                w.str("hb").raw(TRUE);
+            }
         }
         w.into_bytes()
     }
@@ -154,6 +195,7 @@ impl ReplyBody {
         match self {
             ReplyBody::Ok(r) => r.len(),
             ReplyBody::Err(e) => e.code.len() + e.msg.len() + e.data.as_ref().map_or(0, Bytes::len),
+            ReplyBody::Heartbeat => 0,
         }
     }
 
@@ -174,7 +216,18 @@ impl ReplyBody {
         if ok_count > 1 {
             return Err(CodecError::DuplicateKey("ok"));
         }
-        let f = Fields::read(map, "body", ["err"])?;
+        let f = Fields::read(map, "body", ["err", "hb"])?;
+        if let Some(hb) = f.opt("hb") {
+            // A heartbeat is nothing else: a body that is both would be read as a final
+            // reply by a receiver that does not know `hb`.
+            if ok.is_some() || f.opt("err").is_some() {
+                return Err(CodecError::Malformed("heartbeat with ok or err"));
+            }
+            return match hb.bytes() {
+                TRUE => Ok(ReplyBody::Heartbeat),
+                _ => Err(CodecError::Malformed("hb must be true")),
+            };
+        }
         match (ok, f.opt("err")) {
             (Some(ok), None) => Ok(ReplyBody::Ok(plain.slice_ref(ok.bytes()))),
             (None, Some(err)) => {
