@@ -189,9 +189,14 @@ fn load_master(dir: &Path) -> Res<Arc<MasterSecret>> {
 }
 
 fn print_json(v: &serde_json::Value) -> Res<()> {
+    use std::io::Write;
     let text = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
-    println!("{text}");
-    Ok(())
+    // `sealrpc-keys show | head` closes the pipe early: that is the reader's choice, not an
+    // error (println! would panic on it).
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.to_string()),
+        _ => Ok(()),
+    }
 }
 
 fn run(cmd: Cmd, lock_timeout: Duration) -> Res<ExitCode> {
