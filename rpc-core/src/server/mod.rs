@@ -169,13 +169,17 @@ impl<L> ServerBuilder<L, ()> {
     where
         S: Clone + Send + Sync + 'static,
     {
-        self.map_state(|()| State(state))
+        self.rebuild(|layer| layer, |()| State(state))
     }
 }
 
 impl<L, St> ServerBuilder<L, St> {
-    /// The builder with its state replaced.
-    fn map_state<T>(self, f: impl FnOnce(St) -> T) -> ServerBuilder<L, T> {
+    /// The builder with its layer and state replaced (each changes the builder's type).
+    fn rebuild<L2, T>(
+        self,
+        layer: impl FnOnce(L) -> L2,
+        state: impl FnOnce(St) -> T,
+    ) -> ServerBuilder<L2, T> {
         ServerBuilder {
             transport: self.transport,
             security: self.security,
@@ -191,8 +195,8 @@ impl<L, St> ServerBuilder<L, St> {
             caller_checks: self.caller_checks,
             access_overrides: self.access_overrides,
             broker_user: self.broker_user,
-            layer: self.layer,
-            state: f(self.state),
+            layer: layer(self.layer),
+            state: state(self.state),
         }
     }
 
@@ -296,24 +300,7 @@ impl<L, St> ServerBuilder<L, St> {
     /// Wraps dispatch in a tower layer (timeouts, concurrency limits, metrics...). The
     /// first layer added is the outermost, as with `tower::ServiceBuilder`.
     pub fn layer<N>(self, layer: N) -> ServerBuilder<Stack<N, L>, St> {
-        ServerBuilder {
-            transport: self.transport,
-            security: self.security,
-            topic: self.topic,
-            server_name: self.server_name,
-            shared: self.shared,
-            fanout: self.fanout,
-            max_concurrency: self.max_concurrency,
-            versions: self.versions,
-            access: self.access,
-            endpoints: self.endpoints,
-            args_checks: self.args_checks,
-            caller_checks: self.caller_checks,
-            access_overrides: self.access_overrides,
-            broker_user: self.broker_user,
-            layer: Stack::new(layer, self.layer),
-            state: self.state,
-        }
+        self.rebuild(|inner| Stack::new(layer, inner), |state| state)
     }
 
     fn registry(&mut self) -> Result<Registry, Error> {
