@@ -12,6 +12,7 @@ pub mod header;
 pub mod keyid;
 pub mod limits;
 pub mod msgpack;
+pub mod notification;
 pub mod write;
 
 pub use body::{ErrorBody, ReplyBody, RequestBody};
@@ -21,3 +22,4 @@ pub use error::CodecError;
 pub use header::{Header, Kind, MessageId, SEAL_ALGORITHM, SealInfo};
 pub use keyid::{KeyId, Role};
 pub use limits::Limits;
+pub use notification::NotificationBody;
