@@ -44,6 +44,7 @@
 mod filter;
 mod listener;
 mod notifier;
+mod pool;
 
 use std::fmt;
 
@@ -69,7 +70,7 @@ pub trait Event {
 ///
 /// ```
 /// #[derive(serde::Serialize, serde::Deserialize)]
-/// struct Usage { instance_id: String, volume_gb: u32 }
+/// pub struct Usage { instance_id: String, volume_gb: u32 }
 /// sealrpc_core::notification! {
 ///     /// A guest's periodic usage report.
 ///     pub struct InstanceUsage = "trove.instance.usage"(Usage), priority = Info;
