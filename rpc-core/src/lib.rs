@@ -11,6 +11,10 @@
 //! transport and one [`Security`] runtime; handlers share application state through
 //! [`ServerBuilder::with_state`].
 //!
+//! Notifications ([`notify`], oslo's `Notifier` and listener pools) travel signed and
+//! sealed like RPC: [`Node::notifier`] and [`Node::notification_listener`]; a handler sees
+//! the authenticated sender, and a guest publishes only as itself.
+//!
 //! ## Getting started
 //!
 //! A method declared once, a server with shared state, and a client, on the in-memory

@@ -334,3 +334,28 @@ async fn a_guest_notifier_refuses_another_guests_publisher_id() {
         .unwrap();
     let _ = secure_config("control:x");
 }
+
+#[tokio::test]
+async fn a_panicking_handler_does_not_stop_the_listener() {
+    let bus = MemoryTransport::new();
+    let cp = node(&bus, secure("control:conductor"));
+    let l = cp
+        .notification_listener("conductor")
+        .target("notifications", Priority::Info)
+        .handler(|n| async move {
+            if n.event_type == "boom" {
+                panic!("handler bug");
+            }
+        })
+        .start()
+        .await
+        .unwrap();
+    let n = node(&bus, secure("control:api"))
+        .notifier("api.h1")
+        .build()
+        .unwrap();
+    n.info(&Context::new(), "boom", &()).await.unwrap();
+    n.info(&Context::new(), "fine", &()).await.unwrap();
+    tokio::time::timeout(WAIT, l.wait_handled(2)).await.unwrap();
+    l.shutdown().await;
+}

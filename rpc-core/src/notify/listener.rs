@@ -137,7 +137,8 @@ impl ListenerBuilder {
     }
 
     /// The handler, awaited for each notification before the next (and before the
-    /// delivery is acknowledged).
+    /// delivery is acknowledged). One that panics loses that notification, never the
+    /// listener.
     pub fn handler<F, Fut>(mut self, handler: F) -> Self
     where
         F: Fn(IncomingNotification) -> Fut + Send + Sync + 'static,
@@ -331,7 +332,11 @@ impl Run {
             ctx,
             payload: body.payload,
         };
-        (self.handler)(n).await;
+        // In a task of its own, so that a handler that panics loses its notification (it is
+        // still acknowledged), not the listener.
+        if let Err(e) = tokio::spawn((self.handler)(n)).await {
+            tracing::warn!(error = %e, "notification handler failed");
+        }
         &self.stats.handled
     }
 }
