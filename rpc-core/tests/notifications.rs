@@ -359,3 +359,55 @@ async fn a_panicking_handler_does_not_stop_the_listener() {
     tokio::time::timeout(WAIT, l.wait_handled(2)).await.unwrap();
     l.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_rpc_server_never_takes_a_notification() {
+    // A server named `info` on topic `notifications` serves `notifications.info`, the
+    // address of the info notifications: the kind keeps them apart.
+    let bus = MemoryTransport::new();
+    let cp = node(&bus, secure("control:conductor"));
+    let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&ran);
+    let server = cp
+        .server()
+        .topic("notifications")
+        .server_name("info")
+        .handler(
+            "trove.instance.usage",
+            move |_ctx, _a: serde_json::Value| {
+                let flag = Arc::clone(&flag);
+                async move {
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                    Ok::<_, sealrpc_core::HandlerError>(())
+                }
+            },
+        )
+        .start()
+        .await
+        .unwrap();
+    // The notifier sends to the pools only (none here); a raw copy to the server's address:
+    let g = secure("guest:g");
+    let to = Address::Server {
+        topic: "notifications".into(),
+        server: "info".into(),
+    };
+    send_raw(
+        &bus,
+        to,
+        g.seal_and_sign(notify_outbound("guest:g")).unwrap(),
+    )
+    .await;
+    let refused = async {
+        while cp
+            .security()
+            .counters()
+            .rejected_for(RejectReason::Misdirected)
+            == 0
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, refused).await.unwrap();
+    assert!(!ran.load(std::sync::atomic::Ordering::Relaxed));
+    server.shutdown().await;
+}
