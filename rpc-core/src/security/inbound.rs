@@ -348,7 +348,7 @@ impl Security {
             _ => RequestBody::decode(&plain).map(AdmittedBody::Request),
         }
         .map_err(|e| c.fail(codec_reason(&e)))?;
-        // A guest's notification names a publisher of its own (docs/notifications.md).
+        // A guest's notification names a publisher of its own (wire-format §4.3).
         if let AdmittedBody::Notification(n) = &body
             && let Some(p) = c.signer.as_ref().or(c.sealed_as.as_ref())
             && !crate::notify::publisher_fits(p, &n.publisher_id)
