@@ -52,7 +52,7 @@
 //! With real keys and RabbitMQ — the `sealrpc-keys` tool, loading a key directory
 //! (`ControlPlaneKeys::from_dir`, `MasterSecret::load`, `RotationTable::load`), delivering a
 //! guest's bundle, broker credentials for your own topics, a guest agent's server
-//! (`.shared(false)`, `declare_exchanges: false`) and cleanup — follow
+//! (`.listen(ListenSpec::guest_agent(..))`, `declare_exchanges: false`) and cleanup — follow
 //! [`docs/getting-started.md`](https://github.com/sealrpc/sealrpc/blob/main/docs/getting-started.md)
 //! (in the repository: `docs/getting-started.md`).
 //!

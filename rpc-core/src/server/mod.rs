@@ -226,6 +226,24 @@ impl<L, St> ServerBuilder<L, St> {
         self
     }
 
+    /// Everything the server consumes at once: topic, server name, [`shared`](Self::shared)
+    /// and [`fanout`](Self::fanout). A guest agent passes its credentials' spec
+    /// (`GuestCredentials::listen`) or [`ListenSpec::guest_agent`]:
+    ///
+    /// ```
+    /// # fn demo(b: sealrpc_core::ServerBuilder) -> sealrpc_core::ServerBuilder {
+    /// use sealrpc_core::transport::ListenSpec;
+    /// b.listen(ListenSpec::guest_agent("guestagent", "7f3a"))
+    /// # }
+    /// ```
+    pub fn listen(mut self, spec: ListenSpec) -> Self {
+        self.topic = Some(spec.topic);
+        self.server_name = Some(spec.server);
+        self.shared = spec.shared;
+        self.fanout = spec.fanout;
+        self
+    }
+
     /// Most requests handled at once (default 64, at least 1).
     pub fn max_concurrency(mut self, max: usize) -> Self {
         self.max_concurrency = max.clamp(1, 1 << 20);

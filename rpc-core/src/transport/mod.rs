@@ -57,6 +57,19 @@ pub struct ListenSpec {
 }
 
 impl ListenSpec {
+    /// What a guest agent consumes: its own `topic.instance_id` queue and the topic's
+    /// fanout, never the shared topic queue (that would take other guests' calls).
+    /// `sealrpc_amqp::GuestCredentials::listen` hands out this spec for its guest; give it
+    /// to [`ServerBuilder::listen`](crate::ServerBuilder::listen).
+    pub fn guest_agent(topic: impl Into<String>, instance_id: impl Into<String>) -> Self {
+        Self {
+            topic: topic.into(),
+            server: instance_id.into(),
+            shared: false,
+            fanout: true,
+        }
+    }
+
     /// The `dst` values such a server accepts.
     pub fn served_addresses(&self) -> Vec<String> {
         let mut out = vec![
