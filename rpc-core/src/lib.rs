@@ -88,6 +88,7 @@ pub mod client;
 pub mod context;
 pub mod descriptor;
 pub mod error;
+mod error_code;
 pub mod layer;
 pub mod node;
 pub mod payload;

@@ -10,7 +10,7 @@ use tower::ServiceExt;
 use tracing::Instrument;
 
 use super::pending::Waiting;
-use super::service::{CallRequest, CallResponse};
+use super::request::{CallRequest, CallResponse};
 use super::{Inner, reply};
 use crate::error::Error;
 use crate::layer::SealRequest;

@@ -6,6 +6,7 @@ mod call;
 mod pending;
 mod prepared;
 mod reply;
+mod request;
 mod service;
 
 use std::sync::Arc;
@@ -17,7 +18,8 @@ use tokio::sync::Semaphore;
 use tower::Layer;
 
 pub use prepared::Prepared;
-pub use service::{CallRequest, CallResponse, ClientService};
+pub use request::{CallRequest, CallResponse};
+pub use service::ClientService;
 
 use crate::context::Context;
 use crate::descriptor::{MethodArgs, MethodSig};
