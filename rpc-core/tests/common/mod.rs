@@ -222,19 +222,9 @@ impl std::io::Write for Captured {
 pub fn heartbeat_request() -> sealrpc_core::layer::SealRequest {
     use sealrpc_core::Version;
     use sealrpc_core::security::Outbound;
-    use sealrpc_core::transport::Address;
-    use sealrpc_core::wire::{Header, Kind, MessageId, RequestBody};
-    let header = Header {
-        id: MessageId::random(),
-        kind: Kind::Cast,
-        ts: sealrpc_core::security::now_ms(),
-        ttl: None,
-        src: String::new(),
-        dst: "conductor".into(),
-        corr: None,
-        reply: None,
-        seal: None,
-    };
+    use sealrpc_core::transport::{Address, Outgoing};
+    use sealrpc_core::wire::{Header, MessageId, RequestBody};
+    let header = Header::cast(MessageId::random(), "conductor".into(), None);
     sealrpc_core::layer::SealRequest {
         message: Outbound {
             header,
@@ -242,10 +232,13 @@ pub fn heartbeat_request() -> sealrpc_core::layer::SealRequest {
             peer: Peer::ControlPlane,
             carries_secret: false,
         },
-        to: Address::Topic("conductor".into()),
-        reply_to: None,
-        expiration: None,
-        confirm: true,
+        outgoing: Outgoing {
+            to: Address::Topic("conductor".into()),
+            payload: bytes::Bytes::new(),
+            reply_to: None,
+            expiration: None,
+            confirm: true,
+        },
     }
 }
 
