@@ -84,22 +84,22 @@
 
 pub use bytes;
 
-pub mod client;
+mod client;
 pub mod context;
 pub mod descriptor;
-pub mod error;
+mod error;
 mod error_code;
 pub mod layer;
-pub mod node;
+mod node;
 pub mod payload;
-pub mod principal;
+mod principal;
 pub mod rand;
 pub mod secret;
 pub mod security;
-pub mod server;
-pub mod target;
+mod server;
+mod target;
 pub mod transport;
-pub mod version;
+mod version;
 pub mod wire;
 
 pub use client::{CallRequest, CallResponse, Client, ClientBuilder, ClientService, Prepared};
@@ -111,8 +111,8 @@ pub use principal::Principal;
 pub use secret::Secret;
 pub use security::{Peer, Security, SecurityConfig};
 pub use server::{
-    Access, Caller, HandlerError, IncomingRequest, Method, Server, ServerBuilder, ServerHandle,
-    State,
+    Access, Caller, Dispatch, HandlerError, IncomingRequest, Method, Server, ServerBuilder,
+    ServerHandle, State,
 };
 pub use target::Target;
 pub use transport::memory::MemoryTransport;

@@ -1,9 +1,9 @@
 //! The transport abstraction: moves opaque envelope bytes between addresses.
 //!
 //! A transport knows nothing of signatures or seals. The in-memory transport
-//! ([`memory::MemoryTransport`]) is the embedded default; `sealrpc-amqp` provides RabbitMQ.
+//! ([`MemoryTransport`](crate::MemoryTransport)) is the embedded default; `sealrpc-amqp` provides RabbitMQ.
 
-pub mod memory;
+pub(crate) mod memory;
 
 use std::fmt;
 use std::time::Duration;
@@ -173,7 +173,7 @@ pub struct ReplyInbox {
     pub deliveries: Subscription,
 }
 
-/// Moves envelope bytes. Implementations: [`memory::MemoryTransport`], `sealrpc_amqp::AmqpTransport`.
+/// Moves envelope bytes. Implementations: [`MemoryTransport`](crate::MemoryTransport), `sealrpc_amqp::AmqpTransport`.
 #[async_trait]
 pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// Sends one message. Fails with [`TransportErrorKind::NoListener`] when nothing
