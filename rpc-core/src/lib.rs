@@ -109,12 +109,11 @@ pub use error::{Error, ErrorCode};
 pub use node::{IntoTransport, Node};
 pub use principal::Principal;
 pub use secret::Secret;
-pub use security::{Peer, Security, SecurityConfig};
+pub use security::{Security, SecurityConfig};
 pub use server::{
     Access, Caller, Dispatch, HandlerError, IncomingRequest, Method, Server, ServerBuilder,
     ServerHandle, State,
 };
 pub use target::Target;
 pub use transport::memory::MemoryTransport;
-pub use transport::{Address, Transport};
 pub use version::Version;
