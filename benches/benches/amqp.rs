@@ -14,7 +14,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use sealrpc_amqp::{AmqpOptions, AmqpTransport, wait_for_broker};
 use sealrpc_benches::modes::{BenchKeys, SecMode};
 use sealrpc_benches::workload::{Echo, EchoRpc};
-use sealrpc_core::{Context, HandlerError, Server, Target, Transport};
+use sealrpc_core::transport::Transport;
+use sealrpc_core::{Context, HandlerError, Server, Target};
 
 const SIZES: [(&str, usize); 3] = [("100B", 100), ("1KiB", 1024), ("64KiB", 64 * 1024)];
 const MODES: [SecMode; 2] = [SecMode::Plain, SecMode::SignedSealed];

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sealrpc_amqp::{AmqpOptions, AmqpTransport};
-use sealrpc_core::{MemoryTransport, Transport};
+use sealrpc_core::MemoryTransport;
+use sealrpc_core::transport::Transport;
 
 use crate::BoxError;
 use crate::modes::{BenchKeys, SecMode};

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use sealrpc_core::{Client, Context, HandlerError, Server, ServerHandle, Target, Transport};
+use sealrpc_core::transport::Transport;
+use sealrpc_core::{Client, Context, HandlerError, Server, ServerHandle, Target};
 use serde::{Deserialize, Serialize};
 
 use crate::BoxError;

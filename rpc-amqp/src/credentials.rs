@@ -211,7 +211,8 @@ pub struct GuestCredentials {
     /// Topic permissions (on the control exchange).
     pub topic_permissions: Vec<TopicPermissions>,
     /// What the guest listens to: its own `topic.server` queue and its fanout, not the
-    /// shared topic queue.
+    /// shared topic queue ([`ListenSpec::guest_agent`]); hand it to the guest's
+    /// `ServerBuilder::listen`.
     pub listen: ListenSpec,
     /// The control exchange its server queue is bound to.
     pub control_exchange: String,
@@ -362,12 +363,7 @@ impl GuestCredentials {
                 read: alternation(&[own_queue.clone(), own_fanout.clone()]),
             },
             topic_permissions,
-            listen: ListenSpec {
-                topic: topic.clone(),
-                server: instance_id.to_owned(),
-                shared: false,
-                fanout: true,
-            },
+            listen: ListenSpec::guest_agent(topic.clone(), instance_id),
             control_exchange: policy.control_exchange.clone(),
             queues: vec![
                 GuestQueue {

@@ -56,7 +56,7 @@
 //! With real keys and RabbitMQ — the `sealrpc-keys` tool, loading a key directory
 //! (`ControlPlaneKeys::from_dir`, `MasterSecret::load`, `RotationTable::load`), delivering a
 //! guest's bundle, broker credentials for your own topics, a guest agent's server
-//! (`.shared(false)`, `declare_exchanges: false`) and cleanup — follow
+//! (`.listen(ListenSpec::guest_agent(..))`, `declare_exchanges: false`) and cleanup — follow
 //! [`docs/getting-started.md`](https://github.com/sealrpc/sealrpc/blob/main/docs/getting-started.md)
 //! (in the repository: `docs/getting-started.md`).
 //!
@@ -88,22 +88,23 @@
 
 pub use bytes;
 
-pub mod client;
+mod client;
 pub mod context;
 pub mod descriptor;
-pub mod error;
+mod error;
+mod error_code;
 pub mod layer;
-pub mod node;
+mod node;
 pub mod notify;
 pub mod payload;
-pub mod principal;
+mod principal;
 pub mod rand;
 pub mod secret;
 pub mod security;
-pub mod server;
-pub mod target;
+mod server;
+mod target;
 pub mod transport;
-pub mod version;
+mod version;
 pub mod wire;
 
 pub use client::{CallRequest, CallResponse, Client, ClientBuilder, ClientService, Prepared};
@@ -111,15 +112,13 @@ pub use context::Context;
 pub use descriptor::{MethodArgs, MethodRef, MethodSig, Rpc};
 pub use error::{Error, ErrorCode};
 pub use node::{IntoTransport, Node};
-pub use notify::{Notifier, Priority};
 pub use principal::Principal;
 pub use secret::Secret;
-pub use security::{Peer, Security, SecurityConfig};
+pub use security::{Security, SecurityConfig};
 pub use server::{
-    Access, Caller, HandlerError, IncomingRequest, Method, Server, ServerBuilder, ServerHandle,
-    State,
+    Access, Caller, Dispatch, HandlerError, IncomingRequest, Method, Server, ServerBuilder,
+    ServerHandle, State,
 };
 pub use target::Target;
 pub use transport::memory::MemoryTransport;
-pub use transport::{Address, Transport};
 pub use version::Version;

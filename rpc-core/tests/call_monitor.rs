@@ -15,13 +15,14 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use sealrpc_core::security::{KeyError, Outbound, Peer, RejectReason, Signer, now_ms};
+use sealrpc_core::transport::Transport;
 use sealrpc_core::transport::{
     Address, ListenSpec, Outgoing, ReplyInbox, Subscription, TransportError,
 };
 use sealrpc_core::wire::{EnvelopeRef, Header, KeyId, Kind, Limits, MessageId, ReplyBody, Role};
 use sealrpc_core::{
     Client, Context, Error, HandlerError, MemoryTransport, Principal, Security, Server,
-    ServerHandle, Target, Transport,
+    ServerHandle, Target,
 };
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);

@@ -33,7 +33,10 @@ struct NotStatus {
 rpc!(struct UpdateStatus = "update_status"(Status) -> bool);
 rpc!(struct Restart = "restart"(Status) -> bool);
 
-async fn conductor(t: &Arc<dyn sealrpc_core::Transport>, sec: Arc<Security>) -> ServerHandle {
+async fn conductor(
+    t: &Arc<dyn sealrpc_core::transport::Transport>,
+    sec: Arc<Security>,
+) -> ServerHandle {
     Server::builder(Arc::clone(t), sec)
         .topic("conductor")
         .method(

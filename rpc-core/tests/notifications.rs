@@ -11,9 +11,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use sealrpc_core::notify::{Filter, IncomingNotification, ListenerHandle, Priority};
 use sealrpc_core::security::{KeyError, KeyResolver, Outbound, Peer, RejectReason};
+use sealrpc_core::transport::Transport;
 use sealrpc_core::transport::{Address, Outgoing};
 use sealrpc_core::wire::{Header, KeyId, Kind, MessageId, NotificationBody, RequestBody, Role};
-use sealrpc_core::{Context, MemoryTransport, Node, Principal, Security, Transport, Version};
+use sealrpc_core::{Context, MemoryTransport, Node, Principal, Security, Version};
 
 use common::{ToySeal, ToySigner, secure, secure_config};
 

@@ -24,7 +24,7 @@ struct Status {
 /// The conductor: `update_status` may be called by the control plane or by the guest the
 /// status is about; `ping` by anyone authenticated; `admin` by the control plane only.
 async fn conductor(
-    t: &Arc<dyn sealrpc_core::Transport>,
+    t: &Arc<dyn sealrpc_core::transport::Transport>,
     count: &Count,
 ) -> sealrpc_core::ServerHandle {
     let (c1, c2) = (count.clone(), count.clone());

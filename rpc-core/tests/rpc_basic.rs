@@ -120,7 +120,7 @@ async fn fanout_reaches_every_server() {
     let client = client(&t, insecure("control:api")).await;
     let target = Target::new("calc")
         .fanout(true)
-        .peer(sealrpc_core::Peer::ControlPlane);
+        .peer(sealrpc_core::security::Peer::ControlPlane);
     client
         .cast(&Context::new(), &target, "add", &Add { a: 1, b: 1 })
         .await

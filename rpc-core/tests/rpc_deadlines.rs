@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::future::BoxFuture;
+use sealrpc_core::IncomingRequest;
 use sealrpc_core::security::RejectReason;
-use sealrpc_core::server::IncomingRequest;
 use sealrpc_core::{Client, Context, Error, HandlerError, Server, ServerBuilder, Target};
 use tokio::sync::Semaphore;
 
 /// A server with `block` (waits for a permit of `gate`) and `work` (counts).
 fn gated_server(
-    t: &Arc<dyn sealrpc_core::Transport>,
+    t: &Arc<dyn sealrpc_core::transport::Transport>,
     gate: &Arc<Semaphore>,
     started: &Count,
     worked: &Count,
@@ -328,7 +328,7 @@ async fn shutdown_drains_in_flight_calls() {
 async fn call_to_a_server_that_stopped_reading_times_out() {
     // Queues of 1: once the server's only slot is stuck and its queue holds one message,
     // the next send waits for room. The call must still end at its timeout.
-    let t: Arc<dyn sealrpc_core::Transport> =
+    let t: Arc<dyn sealrpc_core::transport::Transport> =
         Arc::new(sealrpc_core::MemoryTransport::with_capacity(1));
     let gate = Arc::new(Semaphore::new(0));
     let (started, worked) = (Count::default(), Count::default());

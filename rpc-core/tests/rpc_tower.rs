@@ -9,7 +9,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use common::*;
-use sealrpc_core::server::IncomingRequest;
+use sealrpc_core::IncomingRequest;
 use sealrpc_core::{CallRequest, Context, Error, HandlerError, Server, Target};
 use tower::{Service, ServiceBuilder, ServiceExt};
 

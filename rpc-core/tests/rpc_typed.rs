@@ -10,9 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use sealrpc_core::{
-    Access, Caller, Context, Error, ErrorCode, HandlerError, Server, Target, Transport, rpc,
-};
+use sealrpc_core::transport::Transport;
+use sealrpc_core::{Access, Caller, Context, Error, ErrorCode, HandlerError, Server, Target, rpc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]

@@ -9,13 +9,14 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use common::*;
+use sealrpc_core::transport::Transport;
 use sealrpc_core::transport::{
     Address, ListenSpec, Outgoing, ReplyInbox, Subscription, TransportError,
 };
 use sealrpc_core::wire::{EnvelopeRef, Limits, RequestBody};
 use sealrpc_core::{
     Caller, Client, Context, Error, ErrorCode, HandlerError, MemoryTransport, Node, Principal,
-    SecurityConfig, Server, Target, Transport, Version, rpc,
+    SecurityConfig, Server, Target, Version, rpc,
 };
 use serde::{Deserialize, Serialize};
 

@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
+use sealrpc_core::transport::Transport;
 use sealrpc_core::{
     Access, CallRequest, Client, Context, HandlerError, Secret, Server, ServerHandle, Target,
-    Transport,
 };
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;

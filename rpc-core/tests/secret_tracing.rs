@@ -84,6 +84,6 @@ async fn secrets_never_reach_the_logs() {
     );
 }
 
-async fn client_insecure(t: &Arc<dyn sealrpc_core::Transport>) -> sealrpc_core::Client {
+async fn client_insecure(t: &Arc<dyn sealrpc_core::transport::Transport>) -> sealrpc_core::Client {
     client(t, insecure("control:other")).await
 }

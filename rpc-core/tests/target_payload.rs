@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use sealrpc_core::payload::{encode_args, redact};
-use sealrpc_core::{Address, Peer, Target, Version};
+use sealrpc_core::security::Peer;
+use sealrpc_core::transport::Address;
+use sealrpc_core::{Target, Version};
 
 #[test]
 fn target_addresses_and_peers() {

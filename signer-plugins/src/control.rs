@@ -15,6 +15,7 @@ use crate::bundle::GuestBundle;
 use crate::derived::DerivedKeys;
 use crate::ed25519::{Ed25519Signer, SigningKeys};
 use crate::error::Error;
+use crate::guest::GuestKeys;
 use crate::rotation::{RotationTable, unix_ms};
 use crate::rotation_file::{MASTER_FILE, RotationFile};
 use crate::secret::MasterSecret;
@@ -39,6 +40,22 @@ impl ControlPlaneKeys {
         service: &str,
     ) -> Result<Self, Error> {
         Self::with_derived(Arc::new(DerivedKeys::new(master)), table, service)
+    }
+
+    /// The keys of service `service` under a fresh master secret (from the OS random source)
+    /// and an empty in-memory rotation table: nothing is stored, so the keys die with the
+    /// process. For tests, examples and demos; in production `sealrpc-keys init` makes the
+    /// key directory that [`Self::from_dir`] loads.
+    pub fn ephemeral(service: &str) -> Result<Self, Error> {
+        let master = Arc::new(MasterSecret::generate()?);
+        Self::new(master, Arc::new(RotationTable::new()), service)
+    }
+
+    /// The keys guest `instance_id` would hold after loading the bundle
+    /// [`Self::issue_guest_bundle`] issues: both sides in one process, for tests and demos.
+    /// A real guest gets its bundle file delivered and loads it ([`GuestKeys::from_bundle`]).
+    pub fn issue_guest_keys(&self, instance_id: &str) -> Result<GuestKeys, Error> {
+        GuestKeys::from_bundle(&self.issue_guest_bundle(instance_id)?)
     }
 
     fn with_derived(

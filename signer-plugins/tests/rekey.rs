@@ -16,11 +16,12 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use sealrpc_core::server::IncomingRequest;
+use sealrpc_core::IncomingRequest;
 use tower::Service;
 
+use sealrpc_core::transport::Transport;
 use sealrpc_core::{
-    Client, Context, Error, HandlerError, MemoryTransport, Server, ServerHandle, Target, Transport,
+    Client, Context, Error, HandlerError, MemoryTransport, Server, ServerHandle, Target,
 };
 use sealrpc_signers::rekey::{
     Delivered, INSTALL, NAMESPACE, PREPARE, Rekey, RekeyAgent, RekeyServerExt, RetryPolicy,

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sealrpc_core::{Client, Context, Error, Security, ServerHandle, Target, Transport};
+use sealrpc_core::transport::Transport;
+use sealrpc_core::{Client, Context, Error, Security, ServerHandle, Target};
 
 use crate::cluster::{self, ConductorState, ControlKeys, Guest, Seq};
 

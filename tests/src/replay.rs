@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use sealrpc_amqp::{AmqpOptions, AmqpTransport};
 use sealrpc_core::bytes::Bytes;
 use sealrpc_core::security::{Outbound, Peer, Security, now_ms};
+use sealrpc_core::transport::Transport;
 use sealrpc_core::transport::{Address, Outgoing};
 use sealrpc_core::wire::{Header, Kind, MessageId, RequestBody, write::Writer};
-use sealrpc_core::{MemoryTransport, Transport, Version};
+use sealrpc_core::{MemoryTransport, Version};
 use sealrpc_replay_redis::RedisReplayStore;
 
 use crate::cluster::uniq;

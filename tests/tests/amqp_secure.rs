@@ -191,10 +191,14 @@ async fn scenario(
     // The guest agent: serves only its own queue and the fanout.
     let prepared: Seen = Arc::default();
     let p = prepared.clone();
+    // The preset its credentials hand out: its own queue and the fanout.
+    assert_eq!(
+        creds.listen,
+        sealrpc_core::transport::ListenSpec::guest_agent(&policy.guest_topic, guest_id)
+    );
+    let (refreshed_tx, mut refreshed) = tokio::sync::mpsc::unbounded_channel::<String>();
     let agent = Server::builder(guest_transport.clone(), guest_sec.clone())
-        .topic(&policy.guest_topic)
-        .server_name(guest_id)
-        .shared(false)
+        .listen(creds.listen.clone())
         .default_access(Access::ControlPlane)
         .handler("prepare", move |ctx: Context, a: Prepare| {
             let p = p.clone();
@@ -207,8 +211,13 @@ async fn scenario(
                 Ok::<_, HandlerError>("ready")
             }
         })
-        .handler("refresh_config", move |_ctx: Context, _a: ()| async {
-            Ok::<_, HandlerError>(())
+        .handler("refresh_config", move |ctx: Context, _a: ()| {
+            let who = ctx
+                .principal()
+                .map(Principal::to_string)
+                .unwrap_or_default();
+            let _ = refreshed_tx.send(who);
+            async { Ok::<_, HandlerError>(()) }
         })
         .start()
         .await
@@ -235,6 +244,32 @@ async fn scenario(
         *prepared.lock().unwrap(),
         vec![("control:api".to_owned(), "s3cr3t-pw".to_owned())]
     );
+
+    // The fanout reaches the agent; the shared guest topic queue is not served.
+    api.cast(
+        &Context::new(),
+        &Target::new(&policy.guest_topic).fanout(true),
+        "refresh_config",
+        &(),
+    )
+    .await
+    .unwrap();
+    let who = tokio::time::timeout(Duration::from_secs(20), refreshed.recv())
+        .await
+        .expect("the fanout never reached the guest agent");
+    assert_eq!(who.as_deref(), Some("control:api"));
+    let shared = api
+        .prepare(Target::new(&policy.guest_topic))
+        .timeout(Duration::from_secs(5))
+        .call::<_, String>(
+            &Context::new(),
+            "prepare",
+            &Prepare {
+                password: Secret::new("x".into()),
+            },
+        )
+        .await;
+    assert!(matches!(shared, Err(Error::NoListener(_))), "{shared:?}");
 
     // Guest -> conductor: its own instance is allowed, another one is Forbidden.
     let guest = Client::builder(guest_transport.clone(), guest_sec.clone())

@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sealrpc_amqp::{AmqpOptions, AmqpTransport};
-use sealrpc_core::{Client, Context, Target, Transport};
+use sealrpc_core::transport::Transport;
+use sealrpc_core::{Client, Context, Target};
 use sealrpc_tests::cluster::{self, ConductorState, ControlKeys, Seq};
 use sealrpc_tests::metrics::{Failures, knob};
 

@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use load::{CALL_TIMEOUT, Fleet, Tally, caller, caster, cleanup, options, rate, recovered};
 use sealrpc_amqp::AmqpTransport;
-use sealrpc_core::{Client, Target, Transport};
+use sealrpc_core::transport::Transport;
+use sealrpc_core::{Client, Target};
 use sealrpc_tests::cluster::{self, ConductorState, ControlKeys, Guest};
 use sealrpc_tests::metrics::knob;
 

@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sealrpc_core::security::RejectReason;
+use sealrpc_core::transport::Transport;
 use sealrpc_core::transport::{
     Address, ListenSpec, Outgoing, ReplyInbox, Subscription, TransportError,
 };
-use sealrpc_core::{Client, Context, MemoryTransport, Target, Transport};
+use sealrpc_core::{Client, Context, MemoryTransport, Target};
 use sealrpc_tests::cluster::{self, ConductorState, ControlKeys, Seq};
 
 /// Delivers every call and cast twice (a redelivery); counts replies sent.

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sealrpc_amqp::{AmqpOptions, AmqpTransport};
-use sealrpc_core::{MemoryTransport, Transport};
+use sealrpc_core::MemoryTransport;
+use sealrpc_core::transport::Transport;
 use sealrpc_tests::load::{Cluster, LoadSpec, report};
 use sealrpc_tests::metrics::{knob, rss_kib};
 

@@ -165,7 +165,7 @@ async fn redis_down_then_back(wire: Wire) {
     let before = unavailable();
     publish(
         &transport,
-        sealrpc_core::Address::Topic(topic.clone()),
+        sealrpc_core::transport::Address::Topic(topic.clone()),
         record_cast(&guest, &topic, "g1", 1),
     )
     .await;

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use sealrpc_amqp::{AmqpOptions, AmqpTransport};
 use sealrpc_core::security::{KeyError, RejectReason};
-use sealrpc_core::{Context, Error, MemoryTransport, Target, Transport};
+use sealrpc_core::transport::Transport;
+use sealrpc_core::{Context, Error, MemoryTransport, Target};
 use sealrpc_tests::cluster::{Seq, rotate_guest_over_channel};
 use sealrpc_tests::load::{Cluster, LoadSpec, OpKind, Outcome, RETIRED_OPS, report};
 use sealrpc_tests::metrics::knob;

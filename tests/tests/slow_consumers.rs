@@ -11,7 +11,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use sealrpc_amqp::{AmqpOptions, AmqpTransport};
-use sealrpc_core::{Client, Context, Error, MemoryTransport, Target, Transport};
+use sealrpc_core::transport::Transport;
+use sealrpc_core::{Client, Context, Error, MemoryTransport, Target};
 use sealrpc_tests::cluster::{self, ControlKeys, Seq};
 use sealrpc_tests::metrics::{Failures, Latencies, knob};
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sealrpc_core::security::Policy;
+use sealrpc_core::transport::ListenSpec;
 use sealrpc_core::wire::Limits;
 use sealrpc_core::{
     Access, Client, Context, HandlerError, Node, Rpc, Security, ServerHandle, Target,
@@ -118,10 +119,7 @@ impl Guest {
         });
         let server = node
             .server()
-            .topic(topics.guestagent.clone())
-            .server_name(id)
-            .shared(false)
-            .fanout(true)
+            .listen(ListenSpec::guest_agent(topics.guestagent.clone(), id))
             .default_access(Access::ControlPlane)
             .with_state(agent)
             .handler(rpc::Prepare, |a, ctx, _p| async move {

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use sealrpc_core::{Access, Client, Context, Security, Server, ServerHandle, Target, Transport};
+use sealrpc_core::transport::Transport;
+use sealrpc_core::{Access, Client, Context, Security, Server, ServerHandle, Target};
 use tokio::sync::mpsc;
 
 use super::BoxError;

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use sealrpc_core::notify::{ListenerHandle, Priority};
-use sealrpc_core::{Context, Node, Security, Transport};
+use sealrpc_core::transport::Transport;
+use sealrpc_core::{Context, Node, Security};
 use serde::{Deserialize, Serialize};
 
 use super::BoxError;

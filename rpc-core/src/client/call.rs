@@ -5,17 +5,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use tokio::sync::OwnedSemaphorePermit;
 use tower::ServiceExt;
 use tracing::Instrument;
 
 use super::pending::Waiting;
-use super::service::{CallRequest, CallResponse};
+use super::request::{CallRequest, CallResponse};
 use super::{Inner, reply};
 use crate::error::Error;
 use crate::layer::SealRequest;
-use crate::security::{Outbound, now_ms};
-use crate::transport::{TransportError, TransportErrorKind};
+use crate::security::Outbound;
+use crate::transport::{Outgoing, TransportError, TransportErrorKind};
 use crate::wire::{Header, Kind, MessageId, RequestBody};
 
 fn millis(d: Duration) -> u64 {
@@ -71,26 +72,9 @@ impl Inner {
             .filter(|m| !m.is_zero())
     }
 
-    /// The message to seal, sign and send for `req`.
-    fn message(
-        &self,
-        req: &CallRequest,
-        kind: Kind,
-        id: MessageId,
-        ttl: Option<Duration>,
-    ) -> SealRequest {
-        let header = Header {
-            id,
-            kind,
-            ts: now_ms(),
-            ttl: ttl.map(millis),
-            src: String::new(),
-            dst: req.target.address().dst(),
-            corr: None,
-            reply: (kind == Kind::Call).then(|| self.route.clone()),
-            seal: None,
-        };
-        let is_call = kind == Kind::Call;
+    /// The message to seal, sign and send for `req` under `header` (a call's or a cast's).
+    fn message(&self, req: &CallRequest, header: Header, ttl: Option<Duration>) -> SealRequest {
+        let is_call = header.kind == Kind::Call;
         // A monitored call asks the server to heartbeat at about half its monitor timeout.
         let monitor = self
             .monitor_timeout(req)
@@ -111,11 +95,14 @@ impl Inner {
                 peer: req.target.effective_peer(),
                 carries_secret: req.carries_secret(),
             },
-            to: req.target.address(),
-            reply_to: is_call.then(|| self.route.clone()),
-            expiration: ttl,
-            // A cast returns once the transport holds it; a call waits for its reply.
-            confirm: !is_call,
+            outgoing: Outgoing {
+                to: req.target.address(),
+                payload: Bytes::new(),
+                reply_to: is_call.then(|| self.route.clone()),
+                expiration: ttl,
+                // A cast returns once the transport holds it; a call waits for its reply.
+                confirm: !is_call,
+            },
         }
     }
 }
@@ -163,7 +150,13 @@ async fn call_inner(
     if ttl.is_zero() {
         return Err(Error::Timeout(timeout));
     }
-    let message = inner.message(req, Kind::Call, id, Some(ttl));
+    let header = Header::call(
+        id,
+        req.target.address().dst(),
+        millis(ttl),
+        inner.route.clone(),
+    );
+    let message = inner.message(req, header, Some(ttl));
     let (_guard, waiting) = inner
         .pending
         .register(id, req.target.effective_peer())
@@ -214,11 +207,6 @@ async fn wait_reply(
 /// Sends a cast (or, to a fanout target, a fanout) and returns once the transport holds it.
 pub(crate) async fn cast(inner: &Arc<Inner>, req: CallRequest) -> Result<(), Error> {
     let id = MessageId::random();
-    let kind = if req.target.fanout {
-        Kind::Fanout
-    } else {
-        Kind::Cast
-    };
     let span = tracing::debug_span!(
         "rpc.cast",
         request_id = %req.request_id,
@@ -233,7 +221,13 @@ pub(crate) async fn cast(inner: &Arc<Inner>, req: CallRequest) -> Result<(), Err
             (None, None) => None,
             (t, d) => Some(effective_timeout(t.unwrap_or(Duration::MAX), d)?),
         };
-        let message = inner.message(&req, kind, id, ttl);
+        let (dst, ttl_ms) = (req.target.address().dst(), ttl.map(millis));
+        let header = if req.target.fanout {
+            Header::fanout(id, dst, ttl_ms)
+        } else {
+            Header::cast(id, dst, ttl_ms)
+        };
+        let message = inner.message(&req, header, ttl);
         let result = inner.sender.clone().oneshot(message).await;
         if let Err(e) = &result {
             tracing::debug!(code = %e.code(), "cast failed");

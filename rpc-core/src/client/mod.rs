@@ -6,6 +6,7 @@ mod call;
 mod pending;
 mod prepared;
 mod reply;
+mod request;
 mod service;
 
 use std::sync::Arc;
@@ -17,7 +18,8 @@ use tokio::sync::Semaphore;
 use tower::Layer;
 
 pub use prepared::Prepared;
-pub use service::{CallRequest, CallResponse, ClientService};
+pub use request::{CallRequest, CallResponse};
+pub use service::ClientService;
 
 use crate::context::Context;
 use crate::descriptor::{MethodArgs, MethodSig};
@@ -29,11 +31,6 @@ use crate::target::Target;
 use crate::transport::Transport;
 use crate::version::Version;
 use pending::Pending;
-
-/// Default time a call waits for its reply.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default bound on calls awaiting a reply at once.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 
 /// Configures a [`Client`] (lapin-style builder).
 #[derive(Debug)]
@@ -54,6 +51,11 @@ pub(crate) struct ClientOptions {
 }
 
 impl ClientBuilder {
+    /// Default time a call waits for its reply.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Default bound on calls awaiting a reply at once.
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+
     /// How long a call waits for its reply unless overridden (default 30 s).
     pub fn default_timeout(mut self, timeout: Duration) -> Self {
         self.options.default_timeout = timeout;
@@ -150,9 +152,9 @@ impl Client {
             transport: transport.into_transport(),
             security,
             options: ClientOptions {
-                default_timeout: DEFAULT_TIMEOUT,
+                default_timeout: ClientBuilder::DEFAULT_TIMEOUT,
                 version_cap: None,
-                max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+                max_in_flight: ClientBuilder::DEFAULT_MAX_IN_FLIGHT,
                 fail_when_full: false,
                 call_monitor_timeout: None,
             },

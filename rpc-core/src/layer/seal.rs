@@ -5,27 +5,21 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::error::Error;
 use crate::security::{Outbound, Security};
-use crate::transport::{Address, Outgoing};
+use crate::transport::Outgoing;
 
 /// A message to seal, sign and send.
 #[derive(Debug)]
 pub struct SealRequest {
     /// The header and plaintext body, and whom they are for.
     pub message: Outbound,
-    /// Where the transport sends the envelope.
-    pub to: Address,
-    /// For calls: the caller's reply route.
-    pub reply_to: Option<String>,
-    /// Hint: the message is worthless after this long.
-    pub expiration: Option<Duration>,
-    /// Wait for the transport to confirm it holds the message.
-    pub confirm: bool,
+    /// How the envelope travels; its `payload` (empty until then) becomes the sealed
+    /// envelope.
+    pub outgoing: Outgoing,
 }
 
 /// Seals and signs each [`SealRequest`] with a [`Security`] (as its policy says for the
@@ -99,11 +93,8 @@ where
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
         let sent = self.inner.call(Outgoing {
-            to: req.to,
             payload: Bytes::from(envelope),
-            reply_to: req.reply_to,
-            expiration: req.expiration,
-            confirm: req.confirm,
+            ..req.outgoing
         });
         Box::pin(async move { sent.await.map_err(Into::into) })
     }

@@ -10,9 +10,9 @@ use super::{DEFAULT_TOPIC, Event, Priority, publisher_fits};
 use crate::context::Context;
 use crate::error::Error;
 use crate::payload::encode_value;
-use crate::security::{Outbound, Peer, Security, now_ms};
+use crate::security::{Outbound, Peer, Security};
 use crate::transport::{Address, Outgoing, Transport};
-use crate::wire::{Header, Kind, MessageId, NotificationBody};
+use crate::wire::{Header, MessageId, NotificationBody};
 
 /// Configures a [`Notifier`] (made by [`Node::notifier`](crate::Node::notifier)).
 #[derive(Debug)]
@@ -104,19 +104,10 @@ impl Notifier {
                 topic: topic.clone(),
                 priority,
             };
-            let header = Header {
-                id: MessageId::random(),
-                kind: Kind::Notify,
-                ts: now_ms(),
-                ttl: inner
-                    .ttl
-                    .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
-                src: String::new(),
-                dst: to.dst(),
-                corr: None,
-                reply: None,
-                seal: None,
-            };
+            let ttl = inner
+                .ttl
+                .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
+            let header = Header::notify(MessageId::random(), to.dst(), ttl);
             let body = NotificationBody::encode(
                 event_type,
                 &inner.publisher_id,

@@ -8,7 +8,7 @@ use super::reject::RejectReason;
 
 /// Security counters of one node (shared by its clients and servers).
 #[derive(Debug, Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     rejected: [AtomicU64; RejectReason::ALL.len()],
     accepted_unauthenticated: AtomicU64,
     accepted_unsealed: AtomicU64,
@@ -17,7 +17,8 @@ pub struct Counters {
     forbidden: AtomicU64,
 }
 
-/// A point-in-time copy of [`Counters`].
+/// A point-in-time copy of a node's security counters
+/// ([`Security::counters`](super::Security::counters)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CounterSnapshot {
     /// Rejections by reason (only reasons seen).

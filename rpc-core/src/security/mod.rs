@@ -17,12 +17,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use applied::AppliedPolicy;
-pub use counters::{CounterSnapshot, Counters};
+pub use counters::CounterSnapshot;
+use counters::Counters;
 pub use hooks::{KeyError, KeyResolver, Opener, Peer, Sealer, Signer, Verifier};
 pub use inbound::{Admitted, AdmittedBody, Rejection};
 pub use outbound::Outbound;
 pub use policy::{Auth, ClassPolicy, Mode, PeerClass, Policy};
-pub use ratelimit::RateLimit;
 pub use reject::RejectReason;
 pub use replay::{
     ReplayCheck, ReplayConfig, ReplayGuard, ReplayStore, ReplayStoreError, ReplayUsage,
@@ -31,6 +31,7 @@ pub use replay::{
 
 use crate::principal::Principal;
 use crate::wire::Limits;
+use ratelimit::RateLimit;
 
 /// What a node registers: its identity, its hooks and its policy (builder style).
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Allows at most `per_second` events in each wall-clock second.
 #[derive(Debug)]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     per_second: u64,
     // High 32 bits: the second; low 32 bits: events in it.
     state: AtomicU64,

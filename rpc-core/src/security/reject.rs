@@ -1,7 +1,7 @@
 //! Why a received message was rejected: fine-grained for counters and operators, coarse on
 //! the wire so that an attacker learns nothing useful.
 
-use crate::error::ErrorCode;
+use crate::error_code::ErrorCode;
 
 /// The reason a received message was rejected. Every variant is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

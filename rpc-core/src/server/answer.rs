@@ -22,11 +22,9 @@ use crate::error::ErrorCode;
 use crate::layer::{AdmittedMessage, Seal, SealRequest, TransportSender};
 use crate::payload::Encoded;
 use crate::principal::Principal;
-use crate::security::{
-    Admitted, AdmittedBody, Outbound, Peer, RejectReason, Rejection, Security, now_ms,
-};
-use crate::transport::Address;
-use crate::wire::{ErrorBody, Header, Kind, MessageId, ReplyBody};
+use crate::security::{Admitted, AdmittedBody, Outbound, Peer, RejectReason, Rejection, Security};
+use crate::transport::{Address, Outgoing};
+use crate::wire::{ErrorBody, Header, Kind, ReplyBody};
 
 /// A reply to send: to whom, in answer to which request, and what.
 #[derive(Debug)]
@@ -43,32 +41,25 @@ pub(crate) struct Reply {
 impl Reply {
     /// The reply as a message for the [`SealLayer`](crate::layer::SealLayer).
     pub(crate) fn seal_request(&self) -> SealRequest {
-        let header = Header {
-            id: MessageId::random(),
-            kind: Kind::Reply,
-            ts: now_ms(),
-            ttl: None,
-            src: String::new(),
-            dst: self
-                .request
-                .reply
-                .clone()
-                .unwrap_or_else(|| self.route.clone()),
-            corr: Some(self.request.id),
-            reply: None,
-            seal: None,
-        };
+        let dst = self
+            .request
+            .reply
+            .clone()
+            .unwrap_or_else(|| self.route.clone());
         SealRequest {
             message: Outbound {
-                header,
+                header: Header::reply(dst, self.request.id),
                 body: self.body.encode(),
                 peer: self.peer.clone(),
                 carries_secret: self.carries_secret,
             },
-            to: Address::Reply(self.route.clone()),
-            reply_to: None,
-            expiration: None,
-            confirm: false,
+            outgoing: Outgoing {
+                to: Address::Reply(self.route.clone()),
+                payload: Bytes::new(),
+                reply_to: None,
+                expiration: None,
+                confirm: false,
+            },
         }
     }
 

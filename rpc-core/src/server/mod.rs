@@ -43,11 +43,8 @@ use dispatch::Registry;
 use method::{ArgsCheck, CallerCheck, Endpoint};
 use registry::{Key, endpoint_mut, served_versions};
 
-/// Default bound on requests handled at once.
-pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
-
 /// The error type server layers may return (a [`HandlerError`] is passed through as is).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) use tower::BoxError;
 
 /// Entry point: [`Server::builder`].
 #[derive(Debug)]
@@ -56,6 +53,9 @@ pub struct Server {
 }
 
 impl Server {
+    /// Default bound on requests handled at once.
+    pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
+
     /// A builder for a server consuming from `transport` (any [`Transport`], or an `Arc`
     /// of one), secured by `security`. [`Node`](crate::Node) builds a node's client and
     /// server on one `Security`.
@@ -67,7 +67,7 @@ impl Server {
             server_name: None,
             shared: true,
             fanout: true,
-            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            max_concurrency: Server::DEFAULT_MAX_CONCURRENCY,
             versions: HashMap::new(),
             access: Access::default(),
             endpoints: Vec::new(),
@@ -223,6 +223,24 @@ impl<L, St> ServerBuilder<L, St> {
     /// Receive the topic's fanout (default true).
     pub fn fanout(mut self, fanout: bool) -> Self {
         self.fanout = fanout;
+        self
+    }
+
+    /// Everything the server consumes at once: topic, server name, [`shared`](Self::shared)
+    /// and [`fanout`](Self::fanout). A guest agent passes its credentials' spec
+    /// (`GuestCredentials::listen`) or [`ListenSpec::guest_agent`]:
+    ///
+    /// ```
+    /// # fn demo(b: sealrpc_core::ServerBuilder) -> sealrpc_core::ServerBuilder {
+    /// use sealrpc_core::transport::ListenSpec;
+    /// b.listen(ListenSpec::guest_agent("guestagent", "7f3a"))
+    /// # }
+    /// ```
+    pub fn listen(mut self, spec: ListenSpec) -> Self {
+        self.topic = Some(spec.topic);
+        self.server_name = Some(spec.server);
+        self.shared = spec.shared;
+        self.fanout = spec.fanout;
         self
     }
 

@@ -1,9 +1,9 @@
 //! The transport abstraction: moves opaque envelope bytes between addresses.
 //!
 //! A transport knows nothing of signatures or seals. The in-memory transport
-//! ([`memory::MemoryTransport`]) is the embedded default; `sealrpc-amqp` provides RabbitMQ.
+//! ([`MemoryTransport`](crate::MemoryTransport)) is the embedded default; `sealrpc-amqp` provides RabbitMQ.
 
-pub mod memory;
+pub(crate) mod memory;
 
 use std::fmt;
 use std::time::Duration;
@@ -68,6 +68,19 @@ pub struct ListenSpec {
 }
 
 impl ListenSpec {
+    /// What a guest agent consumes: its own `topic.instance_id` queue and the topic's
+    /// fanout, never the shared topic queue (that would take other guests' calls).
+    /// `sealrpc_amqp::GuestCredentials::listen` hands out this spec for its guest; give it
+    /// to [`ServerBuilder::listen`](crate::ServerBuilder::listen).
+    pub fn guest_agent(topic: impl Into<String>, instance_id: impl Into<String>) -> Self {
+        Self {
+            topic: topic.into(),
+            server: instance_id.into(),
+            shared: false,
+            fanout: true,
+        }
+    }
+
     /// The `dst` values such a server accepts.
     pub fn served_addresses(&self) -> Vec<String> {
         let mut out = vec![
@@ -198,7 +211,7 @@ pub struct ReplyInbox {
     pub deliveries: Subscription,
 }
 
-/// Moves envelope bytes. Implementations: [`memory::MemoryTransport`], `sealrpc_amqp::AmqpTransport`.
+/// Moves envelope bytes. Implementations: [`MemoryTransport`](crate::MemoryTransport), `sealrpc_amqp::AmqpTransport`.
 #[async_trait]
 pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// Sends one message. Fails with [`TransportErrorKind::NoListener`] when nothing

@@ -5,6 +5,13 @@ use super::fields::Fields;
 use super::msgpack::single_value;
 use super::write::Writer;
 
+/// Now, unix milliseconds UTC (0 before 1970).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// The only AEAD algorithm id of envelope version 1.
 pub const SEAL_ALGORITHM: &str = "xchacha20poly1305";
 
@@ -112,6 +119,67 @@ pub struct Header {
 }
 
 impl Header {
+    /// A call `id` to `dst`, worthless `ttl_ms` after now, answered at the caller's `reply`
+    /// route. Like every constructor it stamps `ts` now and leaves `src` and `seal` to the
+    /// sending [`Security`](crate::Security), which writes its own principal and the seal
+    /// descriptor as it seals ([`Security::seal_and_sign`](crate::Security::seal_and_sign)).
+    pub fn call(id: MessageId, dst: String, ttl_ms: u64, reply: String) -> Self {
+        Self {
+            ttl: Some(ttl_ms),
+            reply: Some(reply),
+            ..Self::stamped(id, Kind::Call, dst)
+        }
+    }
+
+    /// A one-way request `id` to one server at `dst`, worthless `ttl_ms` after now if set.
+    pub fn cast(id: MessageId, dst: String, ttl_ms: Option<u64>) -> Self {
+        Self {
+            ttl: ttl_ms,
+            ..Self::stamped(id, Kind::Cast, dst)
+        }
+    }
+
+    /// A one-way request `id` to every server of a topic (`dst` is `<topic>_fanout`),
+    /// worthless `ttl_ms` after now if set.
+    pub fn fanout(id: MessageId, dst: String, ttl_ms: Option<u64>) -> Self {
+        Self {
+            ttl: ttl_ms,
+            ..Self::stamped(id, Kind::Fanout, dst)
+        }
+    }
+
+    /// A notification `id` to the pools listening at `dst` (`<topic>.<priority>`),
+    /// worthless `ttl_ms` after now if set.
+    pub fn notify(id: MessageId, dst: String, ttl_ms: Option<u64>) -> Self {
+        Self {
+            ttl: ttl_ms,
+            ..Self::stamped(id, Kind::Notify, dst)
+        }
+    }
+
+    /// A reply (or a heartbeat) with a fresh id to the call `corr`, sent to the call's
+    /// reply route `dst`.
+    pub fn reply(dst: String, corr: MessageId) -> Self {
+        Self {
+            corr: Some(corr),
+            ..Self::stamped(MessageId::random(), Kind::Reply, dst)
+        }
+    }
+
+    fn stamped(id: MessageId, kind: Kind, dst: String) -> Self {
+        Self {
+            id,
+            kind,
+            ts: unix_ms(),
+            ttl: None,
+            src: String::new(),
+            dst,
+            corr: None,
+            reply: None,
+            seal: None,
+        }
+    }
+
     /// Encodes the header map (optional fields omitted when absent).
     pub fn encode(&self) -> Vec<u8> {
         let n = 5 + [

@@ -3,16 +3,16 @@
 //! Everything on the wire is a MessagePack map with string keys; receivers skip keys they do
 //! not know, so newer senders interoperate with older receivers.
 
-pub mod body;
-pub mod digest;
-pub mod envelope;
-pub mod error;
+pub(crate) mod body;
+mod digest;
+mod envelope;
+mod error;
 mod fields;
-pub mod header;
-pub mod keyid;
-pub mod limits;
-pub mod msgpack;
-pub mod notification;
+mod header;
+mod keyid;
+mod limits;
+pub(crate) mod msgpack;
+mod notification;
 pub mod write;
 
 pub use body::{ErrorBody, ReplyBody, RequestBody};

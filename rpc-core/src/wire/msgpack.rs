@@ -86,14 +86,6 @@ impl<'a> Raw<'a> {
         })
     }
 
-    /// The entries of a map whose keys are all strings, in wire order, collected.
-    ///
-    /// Errors when the value is not a map or a key is not a `str`. This allocates for every
-    /// entry (up to 16 times the size of the input): decoders use [`Raw::entries`].
-    pub fn map_entries(&self, what: &'static str) -> Result<Vec<(&'a str, Raw<'a>)>, CodecError> {
-        self.entries(what)?.collect()
-    }
-
     /// Checks that every map key inside this value, at every depth, is a `str`, in one pass
     /// and without allocating. Errors with [`CodecError::NonStringKey`]`(what)` otherwise.
     pub fn check_str_keys(&self, what: &'static str) -> Result<(), CodecError> {

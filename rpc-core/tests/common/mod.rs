@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use sealrpc_core::security::{KeyError, KeyResolver, Opener, Peer, Sealer, Signer, Verifier};
+use sealrpc_core::transport::Transport;
 use sealrpc_core::wire::{KeyId, Role};
 use sealrpc_core::{
     Client, Context, HandlerError, MemoryTransport, Principal, Security, SecurityConfig, Server,
-    ServerBuilder, Transport,
+    ServerBuilder,
 };
 
 pub fn transport() -> Arc<dyn Transport> {
@@ -222,19 +223,9 @@ impl std::io::Write for Captured {
 pub fn heartbeat_request() -> sealrpc_core::layer::SealRequest {
     use sealrpc_core::Version;
     use sealrpc_core::security::Outbound;
-    use sealrpc_core::transport::Address;
-    use sealrpc_core::wire::{Header, Kind, MessageId, RequestBody};
-    let header = Header {
-        id: MessageId::random(),
-        kind: Kind::Cast,
-        ts: sealrpc_core::security::now_ms(),
-        ttl: None,
-        src: String::new(),
-        dst: "conductor".into(),
-        corr: None,
-        reply: None,
-        seal: None,
-    };
+    use sealrpc_core::transport::{Address, Outgoing};
+    use sealrpc_core::wire::{Header, MessageId, RequestBody};
+    let header = Header::cast(MessageId::random(), "conductor".into(), None);
     sealrpc_core::layer::SealRequest {
         message: Outbound {
             header,
@@ -242,10 +233,13 @@ pub fn heartbeat_request() -> sealrpc_core::layer::SealRequest {
             peer: Peer::ControlPlane,
             carries_secret: false,
         },
-        to: Address::Topic("conductor".into()),
-        reply_to: None,
-        expiration: None,
-        confirm: true,
+        outgoing: Outgoing {
+            to: Address::Topic("conductor".into()),
+            payload: bytes::Bytes::new(),
+            reply_to: None,
+            expiration: None,
+            confirm: true,
+        },
     }
 }
 

@@ -75,7 +75,7 @@ async fn run(
         connection_name: Some("sealrpc-keys".into()),
         ..sealrpc_amqp::AmqpOptions::default().with_url(url)
     };
-    let transport: Arc<dyn sealrpc_core::Transport> = Arc::new(
+    let transport: Arc<dyn sealrpc_core::transport::Transport> = Arc::new(
         sealrpc_amqp::AmqpTransport::connect(opts)
             .await
             .map_err(|e| e.to_string())?,

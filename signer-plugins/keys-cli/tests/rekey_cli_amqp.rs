@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sealrpc_amqp::{AmqpOptions, AmqpTransport};
-use sealrpc_core::{Server, Transport};
+use sealrpc_core::Server;
+use sealrpc_core::transport::Transport;
 use sealrpc_signers::rekey::{RekeyAgent, RekeyServerExt};
 use sealrpc_signers::{GuestBundle, GuestKeys};
 

@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sealrpc_core::security::{KeyError, RejectReason};
+use sealrpc_core::transport::Transport;
 use sealrpc_core::{
     Client, Context, Error, HandlerError, MemoryTransport, Security, Server, ServerHandle, Target,
-    Transport,
 };
 use sealrpc_signers::{
     ControlPlaneKeys, GuestBundle, GuestKeys, ReloadStats, RotationFile, RotationWatcher,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use ed25519_dalek::{Signer as _, SigningKey};
-use sealrpc_core::server::ServerBuilder;
+use sealrpc_core::ServerBuilder;
 use sealrpc_core::{Caller, Context, HandlerError, Method, Principal};
 
 use super::wrap::{self, Ephemeral, Wrapped};
