@@ -14,15 +14,13 @@ use sealrpc_amqp::management::ManagementApi;
 use sealrpc_amqp::{AmqpOptions, AmqpTransport, CredentialPolicy, GuestCredentials};
 use sealrpc_core::{Client, Transport};
 
-use super::fleet_guest::{FleetGuest, GuestConnect, rss_kib};
+use super::fleet_guest::{FleetGuest, GuestConnect, connect_guests, rss_kib};
 use super::fleet_phases::{self, PhaseFigures};
 use super::keys::{Operator, new_instance_id, new_tag};
 use super::{BoxError, Out};
 
 /// Sockets left to the other users of a shared broker.
 const SOCKET_MARGIN: u64 = 64;
-/// Guests connecting at once.
-const CONNECT_CONCURRENCY: usize = 16;
 
 /// How to run the fleet phase.
 #[derive(Debug, Clone)]
@@ -258,46 +256,17 @@ async fn body(
         out,
     )
     .await?;
+    report.rss_after_kib = rss_kib();
+    let after = report
+        .rss_after_kib
+        .saturating_sub(report.rss_provisioned_kib)
+        / u64::try_from(report.connected.max(1)).unwrap_or(1);
+    writeln!(
+        out,
+        "RSS after the traffic and the rekey: {} MiB, {after} KiB per guest connection",
+        report.rss_after_kib / 1024
+    )?;
     Ok(())
-}
-
-async fn connect_guests(
-    ids: &[String],
-    bundles: &[PathBuf],
-    creds: &[GuestCredentials],
-    how: &GuestConnect,
-    fanouts: &Arc<AtomicUsize>,
-) -> Result<Vec<FleetGuest>, BoxError> {
-    use futures_util::StreamExt;
-    let starts = ids
-        .iter()
-        .zip(bundles)
-        .zip(creds)
-        .map(|((id, b), c)| FleetGuest::start(id, b, c, how, Arc::clone(fanouts)));
-    let results: Vec<_> = futures_util::stream::iter(starts)
-        .buffer_unordered(CONNECT_CONCURRENCY)
-        .collect()
-        .await;
-    let mut guests = Vec::with_capacity(results.len());
-    let mut first_error = None;
-    for r in results {
-        match r {
-            Ok(g) => guests.push(g),
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    match first_error {
-        // Keep the ones that started, for the cleanup, and fail.
-        Some(e) => {
-            for g in guests {
-                g.shutdown().await;
-            }
-            Err(e)
-        }
-        None => Ok(guests),
-    }
 }
 
 /// The `host:port` of the first broker of `url`.

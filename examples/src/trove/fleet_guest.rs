@@ -2,7 +2,7 @@
 //! lean connection ([`AmqpOptions::lean`]), serving a ping, a fanout and the rekey
 //! methods. No client: a guest that only answers needs no reply inbox (two channels fewer).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -12,6 +12,9 @@ use sealrpc_signers::GuestKeys;
 use sealrpc_signers::rekey::{RekeyAgent, RekeyServerExt};
 
 use super::BoxError;
+
+/// Guests connecting at once.
+pub const CONNECT_CONCURRENCY: usize = 16;
 use super::keys::load_guest_keys;
 
 /// The ping's argument and answer.
@@ -108,6 +111,47 @@ impl FleetGuest {
     pub async fn shutdown(self) {
         self.server.shutdown().await;
         self.transport.close().await;
+    }
+}
+
+/// Starts a guest for each id (its bundle, its broker user), [`CONNECT_CONCURRENCY`] at
+/// once; on any failure closes those that started and returns the first error.
+pub async fn connect_guests(
+    ids: &[String],
+    bundles: &[PathBuf],
+    creds: &[GuestCredentials],
+    how: &GuestConnect,
+    fanouts: &Arc<AtomicUsize>,
+) -> Result<Vec<FleetGuest>, BoxError> {
+    use futures_util::StreamExt;
+    let starts = ids
+        .iter()
+        .zip(bundles)
+        .zip(creds)
+        .map(|((id, b), c)| FleetGuest::start(id, b, c, how, Arc::clone(fanouts)));
+    let results: Vec<_> = futures_util::stream::iter(starts)
+        .buffer_unordered(CONNECT_CONCURRENCY)
+        .collect()
+        .await;
+    let mut guests = Vec::with_capacity(results.len());
+    let mut first_error = None;
+    for r in results {
+        match r {
+            Ok(g) => guests.push(g),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        // Keep the ones that started, for the cleanup, and fail.
+        Some(e) => {
+            for g in guests {
+                g.shutdown().await;
+            }
+            Err(e)
+        }
+        None => Ok(guests),
     }
 }
 
