@@ -117,6 +117,15 @@ async fn one_import_provisions_many_guests_and_removal_is_complete() {
     fleet.deprovision(&creds).await.unwrap();
     fleet.clear_policies(&creds).await.unwrap();
     operator.close().await;
+    // The operator's transport declared the run's control and reply exchanges.
+    let ctl = &pol.control_exchange;
+    for x in [
+        ctl.clone(),
+        format!("{ctl}_reply"),
+        format!("{}_fanout", pol.guest_topic),
+    ] {
+        api.delete_exchange("/", &x).await.unwrap();
+    }
     outcome.unwrap();
     for c in &creds {
         assert!(!api.user_exists(&c.user).await.unwrap(), "{} left", c.user);
@@ -124,6 +133,7 @@ async fn one_import_provisions_many_guests_and_removal_is_complete() {
             assert!(missing(&api, &q(&queue.name)).await, "{} left", queue.name);
         }
     }
+    assert!(missing(&api, &format!("/api/exchanges/%2F/{ctl}")).await);
     let name = &creds[0].operator_policy.name;
     assert!(missing(&api, &format!("/api/operator-policies/%2F/{name}")).await);
     // Removing again is not an error.
