@@ -9,11 +9,15 @@
 //! # on the local three-node cluster, with a node loss mid-traffic (root; see docs/amqp.md)
 //! SEALRPC_RABBITMQCTL_NODE=c1@localhost cargo run --release --example trove_cluster -- \
 //!     --amqp "$(rpc-amqp/scripts/rabbitmq-cluster.sh urls)" --node-loss
+//! # a fleet of 1,000 guests on the local RabbitMQ (needs rabbitmq_management; see
+//! # docs/reliability.md, "A fleet of 1,000 guests")
+//! cargo run --release --example trove_cluster -- --amqp --fleet 1000
 //! ```
 //!
 //! Exits non-zero if any attack is not rejected for its expected reason or any call fails.
 
 use clap::Parser;
+use sealrpc_examples::trove::fleet::{self, FleetOptions};
 use sealrpc_examples::trove::net::TransportChoice;
 use sealrpc_examples::trove::{DemoOptions, run_demo};
 
@@ -40,6 +44,14 @@ struct Args {
     /// stop the control plane's node in the middle of traffic, then bring it back.
     #[arg(long, requires = "amqp")]
     node_loss: bool,
+    /// Run only the fleet phase with this many guests (RabbitMQ, bulk provisioning through
+    /// the management API at $SEALRPC_MGMT_ADDR, default 127.0.0.1:15672).
+    #[arg(long, requires = "amqp", value_name = "N")]
+    fleet: Option<usize>,
+    /// With --fleet: the default connection options instead of the lean ones (to compare
+    /// memory per guest connection).
+    #[arg(long, requires = "fleet")]
+    fleet_default_options: bool,
 }
 
 #[tokio::main]
@@ -58,6 +70,19 @@ async fn main() -> std::process::ExitCode {
             TransportChoice::Amqp(url.unwrap_or_else(|| sealrpc_amqp::AmqpOptions::from_env().url))
         }
     };
+    if let (Some(n), TransportChoice::Amqp(url)) = (args.fleet, &transport) {
+        let mut opts = FleetOptions::new(n, url.clone());
+        opts.lean = !args.fleet_default_options;
+        let mut out = std::io::stdout();
+        return match fleet::run(&opts, &mut out).await {
+            Ok(report) if report.success() => std::process::ExitCode::SUCCESS,
+            Ok(_) => std::process::ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("trove_cluster: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let mut opts = DemoOptions::new(args.guests, transport);
     opts.cluster_phases = !args.upgrade_demo;
     opts.upgrade = !args.no_upgrade;

@@ -4,6 +4,9 @@
 //! never on a command line. The guest's queues are declared over AMQP by the operator's
 //! transport ([`AmqpTransport::provision_guest`](crate::AmqpTransport::provision_guest)):
 //! `rabbitmqctl` cannot declare queues.
+//!
+//! One `rabbitmqctl` per command takes most of a second: for many guests use the bulk
+//! path, [`crate::fleet::FleetProvisioner`] (the management API, one import per batch).
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -22,6 +22,10 @@ pub(crate) async fn connect_once(
     if uri.query.heartbeat.is_none() {
         uri.query.heartbeat = Some(u16::try_from(opts.heartbeat.as_secs()).unwrap_or(u16::MAX));
     }
+    if let Some(frame_max) = opts.frame_max {
+        // AMQP's floor; the broker may lower it further, never below this.
+        uri.query.frame_max = Some(frame_max.max(4096));
+    }
     let mut props = ConnectionProperties::default();
     if let Some(name) = &opts.connection_name {
         props = props.with_connection_name(name.clone().into());

@@ -14,7 +14,9 @@
 //! [`credentials`] generates per-guest broker users that configure nothing, read only
 //! their own queues and deliver only to the topics they may call and to the reply queues
 //! of calls they answer; [`admin`] applies them (with limits and an operator policy) with
-//! `rabbitmqctl`, and [`AmqpTransport::provision_guest`] declares their queues. See `docs/amqp.md` for the operator's view.
+//! `rabbitmqctl`, and [`AmqpTransport::provision_guest`] declares their queues; for a fleet,
+//! [`fleet`] imports hundreds of them at once through the [`management`] HTTP API. See
+//! `docs/amqp.md` for the operator's view.
 #![forbid(unsafe_code)]
 
 mod address;
@@ -25,6 +27,9 @@ mod connection;
 mod consume;
 pub mod credentials;
 pub mod error;
+pub mod fleet;
+mod http;
+pub mod management;
 mod notify;
 pub mod options;
 pub mod provision;
@@ -36,5 +41,6 @@ mod transport;
 pub use address::redact_url;
 pub use connection::wait_for_broker;
 pub use credentials::{CredentialPolicy, GuestCredentials};
-pub use options::{AmqpOptions, FailoverOrder, TlsIdentity};
+pub use http::HttpError;
+pub use options::{AmqpOptions, FailoverOrder, LEAN_FRAME_MAX, TlsIdentity};
 pub use transport::AmqpTransport;

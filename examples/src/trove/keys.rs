@@ -82,6 +82,26 @@ impl Operator {
         Ok(path)
     }
 
+    /// [`Operator::issue_guest`] for many guests: every bundle file, then one locked update
+    /// of the key directory's rotation state for all of them (one update per guest
+    /// rewrites the whole state each time: quadratic in the fleet).
+    pub fn issue_guests(&self, instance_ids: &[String]) -> Result<Vec<PathBuf>, BoxError> {
+        let mut paths = Vec::with_capacity(instance_ids.len());
+        for id in instance_ids {
+            let bundle = self.control.issue_guest_bundle(id)?;
+            let path = self.bundle_path(id);
+            bundle.save_new(&path)?;
+            paths.push(path);
+        }
+        RotationTable::update(&self.dir, |t| {
+            for id in instance_ids {
+                t.register_guest(id)?;
+            }
+            Ok(())
+        })?;
+        Ok(paths)
+    }
+
     /// Where guest `instance_id`'s bundle file is.
     pub fn bundle_path(&self, instance_id: &str) -> PathBuf {
         self.dir.join(format!("guest-{instance_id}.json"))

@@ -5,6 +5,8 @@
 //! throughput per security mode ([`bench`]), the compromised-guest attack table
 //! ([`attack_rows`]), and a rolling upgrade on a fresh cluster ([`upgrade`]). On the local
 //! RabbitMQ cluster, `--node-loss` adds a node loss in the middle of traffic ([`node_loss`]).
+//! `--fleet N` runs only the fleet phase ([`fleet`]): N guests provisioned in bulk, each
+//! with its own broker user and connection.
 
 pub mod api;
 mod attack_kit;
@@ -15,6 +17,9 @@ pub mod attack_rows;
 pub mod attacks;
 pub mod bench;
 pub mod cluster;
+pub mod fleet;
+pub mod fleet_guest;
+mod fleet_phases;
 pub mod forge;
 pub mod guest;
 pub mod keys;
