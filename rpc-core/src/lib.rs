@@ -90,6 +90,7 @@ pub mod descriptor;
 pub mod error;
 pub mod layer;
 pub mod node;
+pub mod observe;
 pub mod payload;
 pub mod principal;
 pub mod rand;

@@ -126,12 +126,15 @@ pub(crate) async fn call(inner: &Arc<Inner>, req: CallRequest) -> Result<CallRes
     let span = tracing::debug_span!(
         "rpc.call",
         request_id = %req.request_id,
+        global_request_id = %req.global_request_id,
         method = %req.method,
         target = %req.target.address().dst(),
         msg_id = %id,
     );
+    let timer = crate::observe::CallTimer::client(&req.method, Kind::Call);
     async move {
         let result = call_inner(inner, &req, id).await;
+        timer.finish_call(&result);
         match &result {
             Ok(_) => tracing::debug!("reply received"),
             Err(e) => tracing::debug!(code = %e.code(), error = %e, "call failed"),
@@ -222,11 +225,13 @@ pub(crate) async fn cast(inner: &Arc<Inner>, req: CallRequest) -> Result<(), Err
     let span = tracing::debug_span!(
         "rpc.cast",
         request_id = %req.request_id,
+        global_request_id = %req.global_request_id,
         method = %req.method,
         target = %req.target.address().dst(),
         msg_id = %id,
     );
-    async move {
+    let timer = crate::observe::CallTimer::client(&req.method, kind);
+    let result = async move {
         inner.check_cap(&req)?;
         // A cast expires only when asked to: an explicit timeout or the context's deadline.
         let ttl = match (req.timeout, req.deadline) {
@@ -241,5 +246,7 @@ pub(crate) async fn cast(inner: &Arc<Inner>, req: CallRequest) -> Result<(), Err
         result
     }
     .instrument(span)
-    .await
+    .await;
+    timer.finish_call(&result);
+    result
 }
