@@ -10,10 +10,10 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use sealrpc_core::observe::{PERMISSIVE_ADMISSIONS, REJECTIONS};
 use sealrpc_core::security::{ClassPolicy, Policy, RejectReason};
 
-fn counter(
-    snapshot: &[(String, Vec<(String, String)>, DebugValue)],
-    name: &str,
-) -> Vec<(Vec<(String, String)>, u64)> {
+/// One recorded metric: name, sorted labels, value.
+type Row = (String, Vec<(String, String)>, DebugValue);
+
+fn counter(snapshot: &[Row], name: &str) -> Vec<(Vec<(String, String)>, u64)> {
     snapshot
         .iter()
         .filter(|(n, _, _)| n == name)
