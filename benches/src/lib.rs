@@ -3,11 +3,14 @@
 
 pub mod cpu;
 pub mod modes;
+pub mod oslo;
 pub mod overhead;
+pub mod pieces_ratio;
 pub mod pipeline;
 pub mod raw;
 pub mod report;
 pub mod runner;
+pub mod targets;
 pub mod workload;
 
 /// The error type of the bench helpers.

@@ -14,6 +14,7 @@ use crate::raw::{RawEcho, RawSemantics};
 use crate::report::{Machine, Report, Row};
 use crate::runner::{Budget, Setup, run_interleaved};
 use crate::workload::EchoRpc;
+use crate::{oslo, pieces_ratio};
 
 /// The client's and the server's transports.
 type ClientServer = (Arc<dyn Transport>, Arc<dyn Transport>);
@@ -39,6 +40,8 @@ pub struct Options {
     pub no_memory: bool,
     /// Skip the raw lapin floors on AMQP.
     pub no_raw: bool,
+    /// Skip the oslo.messaging baseline on AMQP (it runs only in full runs).
+    pub no_oslo: bool,
     /// The command line, for the report.
     pub command: String,
 }
@@ -58,6 +61,7 @@ impl Default for Options {
             rounds: None,
             no_memory: false,
             no_raw: false,
+            no_oslo: false,
             command: String::new(),
         }
     }
@@ -153,6 +157,12 @@ async fn rpc_setups(
     Ok(setups)
 }
 
+/// Seconds per oslo.messaging measurement (sequential, in flight, casts).
+const OSLO_SECONDS: f64 = 3.0;
+
+/// The payload of the pieces-bench ratio (`pipeline/signed+sealed/64KiB`).
+const PIECES_BYTES: usize = 64 * 1024;
+
 /// Runs the whole report.
 pub async fn run(opts: &Options) -> Result<Report, BoxError> {
     let started = Instant::now();
@@ -165,8 +175,14 @@ pub async fn run(opts: &Options) -> Result<Report, BoxError> {
         seconds: 0.0,
         rows: Vec::new(),
         floors: Vec::new(),
+        oslo: Vec::new(),
+        oslo_note: None,
+        pieces: None,
         targets: Vec::new(),
     };
+    if opts.amqp.is_some() && (opts.quick || opts.no_oslo) {
+        report.oslo_note = Some(if opts.quick { "--quick" } else { "--no-oslo" }.into());
+    }
 
     let mut transports: Vec<(&str, ClientServer)> = Vec::new();
     if !opts.no_memory {
@@ -228,7 +244,28 @@ pub async fn run(opts: &Options) -> Result<Report, BoxError> {
                     rpc.shutdown().await;
                 }
             }
+            if *tname == "amqp"
+                && report.oslo_note.is_none()
+                && let Some(url) = &amqp_url
+            {
+                progress(&format!("{tname} {label}: oslo.messaging baseline"));
+                let (url, bytes, n) = (url.clone(), *bytes, budget.in_flight);
+                let seconds = OSLO_SECONDS;
+                match tokio::task::spawn_blocking(move || oslo::measure(&url, bytes, seconds, n))
+                    .await?
+                {
+                    Ok(row) => report.oslo.push((label.clone(), row)),
+                    Err(why) => report.oslo_note = Some(why),
+                }
+            }
         }
+    }
+    if opts.sizes.iter().any(|(_, n)| *n == PIECES_BYTES) {
+        progress("pipeline/signed+sealed/64KiB against its primitives");
+        let (reps, per) = if opts.quick { (1, 1) } else { (9, 40) };
+        let measured =
+            tokio::task::spawn_blocking(move || pieces_ratio::measure(PIECES_BYTES, reps, per));
+        report.pieces = Some(measured.await??);
     }
     report.machine.load_end = crate::report::load1();
     report.seconds = started.elapsed().as_secs_f64();

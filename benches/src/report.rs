@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::oslo::OsloRow;
+use crate::pieces_ratio::PiecesRatio;
 use crate::runner::Measured;
 
 /// One measured row: a setup (mode or raw floor) at one payload size on one transport.
@@ -166,7 +168,13 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// plain against the raw floors (AMQP only).
     pub floors: Vec<FloorRatio>,
-    /// The issue's targets (AMQP only).
+    /// oslo.messaging on the same broker, by size label (run right after that size's block).
+    pub oslo: Vec<(String, OsloRow)>,
+    /// Why the oslo.messaging baseline is missing, when it is.
+    pub oslo_note: Option<String>,
+    /// The pieces-bench ratio, measured in this process.
+    pub pieces: Option<PiecesRatio>,
+    /// The targets of issue 15 this run has the rows for.
     pub targets: Vec<Target>,
 }
 
@@ -195,56 +203,7 @@ impl Report {
                 });
             }
         }
-        self.targets.clear();
-        let mut upper = |what: &str, v: Option<f64>, bound: f64| {
-            if let Some(v) = v {
-                self.targets.push(Target {
-                    what: what.to_owned(),
-                    measured: v,
-                    bound,
-                    upper: true,
-                    met: v <= bound,
-                });
-            }
-        };
-        let p50 = |s: &str, m: &str| find("amqp", s, m).map(|r| r.p50_us);
-        let vs_plain = |s: &str, m: &str| Some(ratio(p50(s, m)?, p50(s, "plain")?));
-        upper(
-            "amqp 1KiB: plain p50 / raw lapin floor p50",
-            p50("1KiB", "raw-lapin").and_then(|f| Some(ratio(p50("1KiB", "plain")?, f))),
-            1.15,
-        );
-        upper(
-            "amqp 1KiB: sealed (pairwise) / plain, p50",
-            vs_plain("1KiB", "sealed"),
-            1.05,
-        );
-        upper(
-            "amqp 1KiB: signed requests + sealed / plain, p50",
-            vs_plain("1KiB", "signed-req+sealed"),
-            1.2,
-        );
-        upper(
-            "amqp 1KiB: signed both ways + sealed / plain, p50",
-            vs_plain("1KiB", "signed+sealed"),
-            1.35,
-        );
-        upper(
-            "amqp 64KiB: signed+sealed / plain, p50",
-            vs_plain("64KiB", "signed+sealed"),
-            1.4,
-        );
-        let conc = |m: &str| find("amqp", "1KiB", m).map(|r| r.conc_calls_per_s);
-        if let (Some(s), Some(p)) = (conc("signed+sealed"), conc("plain")) {
-            let v = ratio(s, p);
-            self.targets.push(Target {
-                what: "amqp 1KiB, 32 in flight: signed+sealed calls/s / plain calls/s".into(),
-                measured: v,
-                bound: 0.8,
-                upper: false,
-                met: v >= 0.8,
-            });
-        }
+        self.targets = crate::targets::evaluate(&rows, &self.oslo, self.pieces.as_ref());
     }
 
     /// The report as a human-readable table.
@@ -320,14 +279,24 @@ impl Report {
                 );
             }
         }
+        self.oslo_text(&mut out);
+        if let Some(p) = &self.pieces {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "pipeline/signed+sealed/{} B (no transport): {:.1} us per round trip; its \
+                 primitives (4 AEAD + 4 SHA-256 + 2 signs + 2 verify_strict): {:.1} us",
+                p.bytes, p.pipeline_us, p.primitives_us
+            );
+        }
         if !self.targets.is_empty() {
             let _ = writeln!(out);
-            let _ = writeln!(out, "targets (issue 7):");
+            let _ = writeln!(out, "targets (issue 15) on {} x {}:", m.nproc, m.cpu);
             for t in &self.targets {
                 let _ = writeln!(
                     out,
                     "  [{}] {}: {:.3} ({} {:.2})",
-                    if t.met { " met  " } else { "MISSED" },
+                    if t.met { "MET   " } else { "MISSED" },
                     t.what,
                     t.measured,
                     if t.upper { "<=" } else { ">=" },
@@ -336,6 +305,44 @@ impl Report {
             }
         }
         out
+    }
+}
+
+impl Report {
+    /// oslo.messaging's rows, with sealrpc's multiples of its calls/s.
+    fn oslo_text(&self, out: &mut String) {
+        if let Some(note) = &self.oslo_note {
+            let _ = writeln!(out);
+            let _ = writeln!(out, "oslo.messaging baseline: skipped ({note})");
+        }
+        if self.oslo.is_empty() {
+            return;
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "oslo.messaging on the same broker (run right after each block), and sealrpc's \
+             calls/s as multiples of its (seq / in flight):"
+        );
+        for (size, o) in &self.oslo {
+            let mut line = format!(
+                "  {size:<6} oslo p50 {:.1} us, {:.0} seq/s, {:.0} in flight/s",
+                o.p50_us, o.seq_calls_per_s, o.conc_calls_per_s
+            );
+            for r in self
+                .rows
+                .iter()
+                .filter(|r| r.transport == "amqp" && &r.size == size && !r.mode.starts_with("raw-"))
+            {
+                line.push_str(&format!(
+                    "; {} {:.1}x / {:.1}x",
+                    r.mode,
+                    ratio(r.seq_calls_per_s, o.seq_calls_per_s),
+                    ratio(r.conc_calls_per_s, o.conc_calls_per_s)
+                ));
+            }
+            let _ = writeln!(out, "{line}");
+        }
     }
 }
 

@@ -84,11 +84,15 @@ pub(crate) fn to_delivery(d: lapin::message::Delivery, ack: bool) -> Delivery {
 
 /// A listener's channel and consumers on one link.
 pub(crate) struct Established {
-    channel: Channel,
-    consumers: Vec<Consumer>,
+    pub(crate) channel: Channel,
+    pub(crate) consumers: Vec<Consumer>,
 }
 
-async fn consume(ch: &Channel, queue: &str, exclusive: bool) -> Result<Consumer, TransportError> {
+pub(crate) async fn consume(
+    ch: &Channel,
+    queue: &str,
+    exclusive: bool,
+) -> Result<Consumer, TransportError> {
     let o = BasicConsumeOptions {
         exclusive,
         ..BasicConsumeOptions::default()
@@ -179,7 +183,7 @@ async fn establish_restricted(
 
 /// Forwards deliveries until a consumer ends (channel or connection lost, consumer
 /// cancelled) or the subscriber goes away (returns false then).
-async fn forward(est: Established, tx: &mpsc::Sender<Delivery>) -> bool {
+pub(crate) async fn forward(est: Established, tx: &mpsc::Sender<Delivery>) -> bool {
     let streams: Vec<BoxStream<'static, Option<lapin::Result<lapin::message::Delivery>>>> = est
         .consumers
         .into_iter()

@@ -14,6 +14,11 @@
 //! | topic write on `sealrpc_reply` | `^sealrpc-reply\.[0-9a-f]{24}$` |
 //! | topic read on both | `^$` (binds nothing) |
 //!
+//! With [`CredentialPolicy::notification_topics`] (e.g. `notifications`), write also
+//! covers the notification exchange `sealrpc_notify`, with topic write
+//! `^(notifications)\.(audit|debug|info|warn|error|critical|sample)$` there and topic read
+//! `^$`; read is unchanged (no notification queue).
+//!
 //! The guest's two queues are declared and bound by the operator
 //! ([`AmqpTransport::provision_guest`](crate::AmqpTransport::provision_guest)) with fixed
 //! arguments (durable, capped, no dead-lettering); the guest connects with
@@ -46,6 +51,10 @@ pub struct CredentialPolicy {
     pub guest_topic: String,
     /// Topics a guest may call or cast to (default `conductor`), as `topic` or `topic.<server>`.
     pub call_topics: Vec<String>,
+    /// Notification topics a guest may publish to, at any priority (default none; Trove's
+    /// guests use `notifications`): write on the notification exchange `<control>_notify`
+    /// with routing keys `<topic>.<priority>` only, and no read of any notification queue.
+    pub notification_topics: Vec<String>,
     /// Prefix of guest user names (default `guest-`).
     pub user_prefix: String,
     /// The resource limits each guest gets.
@@ -116,6 +125,7 @@ impl Default for CredentialPolicy {
             control_exchange: "sealrpc".to_owned(),
             guest_topic: "guestagent".to_owned(),
             call_topics: vec!["conductor".to_owned()],
+            notification_topics: Vec::new(),
             user_prefix: "guest-".to_owned(),
             limits: GuestLimits::default(),
         }
@@ -289,17 +299,23 @@ impl GuestCredentials {
                 return Err(CredentialError::CallTopicIsGuestTopic(t.clone()));
             }
         }
+        for t in &policy.notification_topics {
+            check("notification topic", t, true)?;
+        }
         let mut raw = [0u8; 32];
         getrandom::fill(&mut raw).map_err(|e| CredentialError::Random(e.to_string()))?;
         let topic = &policy.guest_topic;
         let own_queue = topology::server_queue(topic, instance_id);
         let own_fanout = topology::fanout_queue(topic, instance_id);
         let reply_exchange = topology::reply_exchange(&policy.control_exchange);
+        let notify_exchange = topology::notify_exchange(&policy.control_exchange);
+        let notifies = !policy.notification_topics.is_empty();
         let write: Vec<String> = policy
             .call_topics
             .iter()
             .map(|t| topology::ingress_exchange(t))
             .chain([reply_exchange.clone()])
+            .chain(notifies.then(|| notify_exchange.clone()))
             .collect();
         let mut topic_permissions: Vec<TopicPermissions> = policy
             .call_topics
@@ -319,6 +335,23 @@ impl GuestCredentials {
             ),
             read: "^$".to_owned(),
         });
+        if notifies {
+            // Only pool queues are bound there: a guest reaches the pools of its topics,
+            // at any priority, and reads none of them.
+            let priorities: Vec<&str> = sealrpc_core::notify::Priority::ALL
+                .iter()
+                .map(|p| p.as_str())
+                .collect();
+            topic_permissions.push(TopicPermissions {
+                exchange: notify_exchange,
+                write: format!(
+                    "{}\\.({})$",
+                    alternation(&policy.notification_topics).trim_end_matches('$'),
+                    priorities.join("|")
+                ),
+                read: "^$".to_owned(),
+            });
+        }
         Ok(Self {
             user: format!("{}{instance_id}", policy.user_prefix),
             password: hex::encode(raw),

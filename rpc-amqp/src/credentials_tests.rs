@@ -119,3 +119,38 @@ fn admin_applies_limits_and_the_operator_policy_without_the_password() {
     );
     assert!(cmds.iter().flatten().all(|a| !a.contains(&c.password)));
 }
+
+#[test]
+fn notification_topics_add_a_write_on_the_notification_exchange_only() {
+    let p = CredentialPolicy {
+        notification_topics: vec!["notifications".into()],
+        ..CredentialPolicy::default()
+    };
+    let c = GuestCredentials::for_guest("a1b2", &p).unwrap();
+    assert_eq!(c.permissions.configure, "^$");
+    assert_eq!(
+        c.permissions.write,
+        r"^(conductor_ingress|sealrpc_reply|sealrpc_notify)$"
+    );
+    assert_eq!(
+        c.permissions.read, r"^(guestagent\.a1b2|guestagent_fanout\.a1b2)$",
+        "no notification queue is readable"
+    );
+    let n = c.topic_permissions.last().unwrap();
+    assert_eq!(n.exchange, "sealrpc_notify");
+    assert_eq!(
+        n.write,
+        r"^(notifications)\.(audit|debug|info|warn|error|critical|sample)$"
+    );
+    assert_eq!(n.read, "^$");
+    assert!(
+        GuestCredentials::for_guest(
+            "a1b2",
+            &CredentialPolicy {
+                notification_topics: vec!["a|.*".into()],
+                ..CredentialPolicy::default()
+            }
+        )
+        .is_err()
+    );
+}

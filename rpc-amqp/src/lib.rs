@@ -25,6 +25,7 @@ mod connection;
 mod consume;
 pub mod credentials;
 pub mod error;
+mod notify;
 pub mod options;
 pub mod provision;
 mod publish;

@@ -306,8 +306,14 @@ async fn run(
     }
 }
 
-/// Forwards replies until a consumer ends or nobody reads `tx` any more; deliveries from
-/// the reply queue are acknowledged once handed on.
+/// Forwards replies until a consumer ends or nobody reads `tx` any more.
+///
+/// Deliveries from the reply queue are acknowledged in batches, `multiple` up to the last
+/// one handed on: after [`ACK_BATCH`] of them or once [`ACK_DELAY`] has passed since the
+/// first unacknowledged one. That takes one frame (and one wake-up of lapin's I/O thread)
+/// off nearly every reply, while the queue's prefetch still bounds what the broker pushes
+/// (`ACK_BATCH` is well below [`REPLY_QUEUE_PREFETCH`]). An unacknowledged reply on a lost
+/// channel is lost with its exclusive queue either way.
 async fn forward(consumers: Consumers, tx: &mpsc::Sender<Delivery>) {
     let streams: Vec<BoxStream<'static, (bool, Option<lapin::Result<lapin::message::Delivery>>)>> =
         consumers
@@ -319,10 +325,15 @@ async fn forward(consumers: Consumers, tx: &mpsc::Sender<Delivery>) {
             })
             .collect();
     let mut all = stream::select_all(streams);
+    let mut unacked = Unacked::default();
     loop {
         let next = tokio::select! {
             n = all.next() => n,
             _ = tx.closed() => None,
+            () = unacked.due() => {
+                unacked.flush().await;
+                continue;
+            }
         };
         match next {
             Some((ack, Some(Ok(d)))) => {
@@ -330,16 +341,59 @@ async fn forward(consumers: Consumers, tx: &mpsc::Sender<Delivery>) {
                 if tx.send(to_delivery(d, false)).await.is_err() {
                     return;
                 }
-                if ack {
-                    let acked = acker.ack(BasicAckOptions::default());
-                    let _ = tokio::time::timeout(crate::consume::ACK_TIMEOUT, acked).await;
+                if ack && unacked.push(acker) >= ACK_BATCH {
+                    unacked.flush().await;
                 }
             }
             Some((_, Some(Err(e)))) => {
                 tracing::warn!(error = %e, "reply consumer failed");
                 return;
             }
-            Some((_, None)) | None => return,
+            Some((_, None)) | None => {
+                unacked.flush().await;
+                return;
+            }
+        }
+    }
+}
+
+/// Reply-queue deliveries acknowledged together after this many.
+const ACK_BATCH: usize = 64;
+/// ... or after this long since the first of them.
+const ACK_DELAY: Duration = Duration::from_millis(20);
+const _: () = assert!(ACK_BATCH < REPLY_QUEUE_PREFETCH as usize);
+
+/// The reply-queue deliveries handed on but not acknowledged yet: the last one's acker
+/// (acking it with `multiple` acks them all), how many, and when the first came.
+#[derive(Default)]
+struct Unacked {
+    last: Option<lapin::Acker>,
+    count: usize,
+    since: Option<tokio::time::Instant>,
+}
+
+impl Unacked {
+    fn push(&mut self, acker: lapin::Acker) -> usize {
+        self.last = Some(acker);
+        self.since.get_or_insert_with(tokio::time::Instant::now);
+        self.count += 1;
+        self.count
+    }
+
+    /// Resolves when the batch is due (never while it is empty).
+    async fn due(&self) {
+        match self.since {
+            Some(t) => tokio::time::sleep_until(t + ACK_DELAY).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    async fn flush(&mut self) {
+        self.count = 0;
+        self.since = None;
+        if let Some(acker) = self.last.take() {
+            let acked = acker.ack(BasicAckOptions { multiple: true });
+            let _ = tokio::time::timeout(crate::consume::ACK_TIMEOUT, acked).await;
         }
     }
 }

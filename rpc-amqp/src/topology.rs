@@ -7,6 +7,9 @@
 //! * replies: the default exchange, routing key = the caller's direct reply-to name; or
 //!   (calls from the control plane) the reply exchange `<control>_reply`, routing key =
 //!   the caller's route token, bound to the caller's own reply queue;
+//! * notifications: a topic exchange `<control>_notify`; each listener pool of
+//!   `topic.priority` has a queue `topic.priority_notify.<pool>` bound with
+//!   `topic.priority` (every pool gets every notification, a pool's listeners compete);
 //! * guest ingress: a topic exchange `<topic>_ingress` per control-plane topic, to which
 //!   the topic's listeners also bind their queues. Restricted guests publish their calls
 //!   there: it leads only to that topic's queues, whatever the routing key or `CC`/`BCC`
@@ -55,6 +58,19 @@ pub fn reply_exchange(control_exchange: &str) -> String {
     format!("{control_exchange}_reply")
 }
 
+/// Name of the notification exchange of a control exchange (`control_notify`, a topic
+/// exchange to which only notification pool queues are bound, each with its
+/// `topic.priority`): guests may publish notifications there and nowhere else.
+pub fn notify_exchange(control_exchange: &str) -> String {
+    format!("{control_exchange}_notify")
+}
+
+/// Name of a pool's queue of one notification address (`topic.priority_notify.pool`,
+/// as fanout queues are `topic_fanout.server`).
+pub fn notify_queue(pool: &str, topic: &str, priority: &str) -> String {
+    format!("{topic}.{priority}_notify.{pool}")
+}
+
 /// The AMQP header (in `headers`) in which a control-plane call names the caller's reply
 /// route token; a receiver replies to the reply exchange with that token as routing key.
 pub const REPLY_HEADER: &str = "sealrpc-reply";
@@ -84,6 +100,7 @@ pub fn route(control_exchange: &str, to: &Address) -> (String, String) {
         Address::Fanout(t) => (fanout_exchange(t), String::new()),
         Address::Reply(r) if is_reply_token(r) => (reply_exchange(control_exchange), r.clone()),
         Address::Reply(r) => (String::new(), r.clone()),
+        Address::Notification { .. } => (notify_exchange(control_exchange), to.dst()),
     }
 }
 
@@ -121,6 +138,39 @@ pub(crate) async fn declare_ingress(
 ) -> Result<(), TransportError> {
     let name = ingress_exchange(topic);
     declare_exchange(ch, opts, &name, ExchangeKind::Topic, !opts.durable).await
+}
+
+/// Declares the notification exchange (topic; auto-deleted with its last binding unless
+/// durable).
+pub(crate) async fn declare_notify(ch: &Channel, opts: &AmqpOptions) -> Result<(), TransportError> {
+    let name = notify_exchange(&opts.control_exchange);
+    declare_exchange(ch, opts, &name, ExchangeKind::Topic, !opts.durable).await
+}
+
+/// Declares a pool's notification queue (durable/quorum per options, else auto-deleted)
+/// and binds it to the notification exchange with `key` (`topic.priority`).
+pub(crate) async fn declare_notify_queue(
+    ch: &Channel,
+    opts: &AmqpOptions,
+    queue: &str,
+    key: &str,
+) -> Result<(), TransportError> {
+    let mut args = FieldTable::default();
+    if opts.durable && opts.quorum_queues {
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+    }
+    let o = QueueDeclareOptions {
+        durable: opts.durable,
+        auto_delete: !opts.durable,
+        ..QueueDeclareOptions::default()
+    };
+    ch.queue_declare(queue.into(), o, args)
+        .await
+        .map_err(|e| error::from_lapin(&e, &format!("declare queue {queue:?}")))?;
+    bind(ch, queue, &notify_exchange(&opts.control_exchange), key).await
 }
 
 /// Declares `topic`'s fanout exchange (auto-deleted with its last queue unless durable).

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable};
 use sealrpc_core::transport::{
-    Address, ListenSpec, Outgoing, ReplyInbox, Subscription, Transport, TransportError,
-    TransportErrorKind,
+    Address, ListenSpec, NotifyListenSpec, Outgoing, ReplyInbox, Subscription, Transport,
+    TransportError, TransportErrorKind,
 };
 use tokio::sync::mpsc;
 
@@ -192,8 +192,11 @@ impl AmqpTransport {
 
     fn properties(&self, msg: &Outgoing) -> BasicProperties {
         let opts = &self.inner.sup.opts;
-        let persistent =
-            opts.durable && matches!(msg.to, Address::Topic(_) | Address::Server { .. });
+        let persistent = opts.durable
+            && matches!(
+                msg.to,
+                Address::Topic(_) | Address::Server { .. } | Address::Notification { .. }
+            );
         let mut p = BasicProperties::default()
             .with_user_id(self.user().into())
             .with_delivery_mode(if persistent { 2 } else { 1 });
@@ -283,17 +286,13 @@ impl Transport for AmqpTransport {
         };
         match res {
             Ok(Routed::Yes) => Ok(()),
-            Ok(Routed::Returned(..)) if matches!(msg.to, Address::Fanout(_)) => Ok(()),
+            // A fanout or a notification nobody listens to is not an error.
+            Ok(Routed::Returned(..)) if broadcast(&msg.to) => Ok(()),
             Ok(Routed::Returned(code, text)) => Err(TransportError::new(
                 TransportErrorKind::NoListener,
                 format!("{}: returned by the broker ({code} {text})", msg.to.dst()),
             )),
-            Err(f)
-                if matches!(msg.to, Address::Fanout(_))
-                    && f.reply_code == Some(crate::error::NOT_FOUND) =>
-            {
-                Ok(())
-            }
+            Err(f) if broadcast(&msg.to) && f.reply_code == Some(crate::error::NOT_FOUND) => Ok(()),
             Err(f) => Err(failed(&msg.to, f)),
         }
     }
@@ -313,4 +312,21 @@ impl Transport for AmqpTransport {
         let (route, deliveries) = self.inner.inboxes.open(sup, &link).await?;
         Ok(ReplyInbox { route, deliveries })
     }
+
+    async fn listen_notifications(
+        &self,
+        spec: &NotifyListenSpec,
+    ) -> Result<Subscription, TransportError> {
+        let sup = self.inner.sup.clone();
+        let link = sup.wait_up(sup.opts.reconnect_wait).await?;
+        let est = crate::notify::establish(&link, &sup, spec).await?;
+        let (tx, rx) = mpsc::channel(sup.opts.queue_capacity.max(1));
+        tokio::spawn(crate::notify::run(sup, spec.clone(), est, tx));
+        Ok(rx)
+    }
+}
+
+/// Sent to whoever listens, maybe nobody: a fanout or a notification.
+fn broadcast(to: &Address) -> bool {
+    matches!(to, Address::Fanout(_) | Address::Notification { .. })
 }

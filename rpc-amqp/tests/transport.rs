@@ -149,6 +149,47 @@ async fn hundred_concurrent_calls_correlate() {
     eprintln!("100 calls round-tripped in {:?}", started.elapsed());
 }
 
+/// Replies through the control plane's reply queue are acknowledged in batches: more replies
+/// than the queue's prefetch (256) must still arrive (a missing ack would stall the 257th).
+#[tokio::test]
+async fn reply_queue_flows_past_its_prefetch_with_batched_acks() {
+    let t = connect(opts()).await;
+    let topic = uniq("t-prefetch");
+    let mut server = t.listen(&spec(&topic, "s", true, false)).await.unwrap();
+    let st = t.clone();
+    tokio::spawn(async move {
+        while let Some(mut d) = server.recv().await {
+            let to = Address::Reply(d.reply_to.clone().unwrap());
+            let body = d.payload.to_vec();
+            d.ack().await;
+            st.send(msg(to, body)).await.unwrap();
+        }
+    });
+    let mut inbox = t.reply_inbox().await.unwrap();
+    // In waves of 100 in flight: 600 replies, none acknowledged one by one.
+    for wave in 0..6u32 {
+        for i in 0..100u32 {
+            let mut m = msg(
+                Address::Topic(topic.clone()),
+                (wave * 100 + i).to_be_bytes().to_vec(),
+            );
+            m.reply_to = Some(inbox.route.clone());
+            t.send(m).await.unwrap();
+        }
+        let mut got = HashSet::new();
+        while got.len() < 100 {
+            let r = recv(&mut inbox.deliveries, 10)
+                .await
+                .expect("every reply of the wave");
+            let i = u32::from_be_bytes(r.payload[..4].try_into().unwrap());
+            assert!(
+                i / 100 == wave && got.insert(i),
+                "bad or duplicate reply {i}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn no_listener_fails_fast() {
     let t = connect(opts()).await;

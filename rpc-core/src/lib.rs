@@ -11,6 +11,10 @@
 //! transport and one [`Security`] runtime; handlers share application state through
 //! [`ServerBuilder::with_state`].
 //!
+//! Notifications ([`notify`], oslo's `Notifier` and listener pools) travel signed and
+//! sealed like RPC: [`Node::notifier`] and [`Node::notification_listener`]; a handler sees
+//! the authenticated sender, and a guest publishes only as itself.
+//!
 //! ## Getting started
 //!
 //! A method declared once, a server with shared state, and a client, on the in-memory
@@ -100,6 +104,7 @@ pub mod descriptor;
 pub mod error;
 pub mod layer;
 pub mod node;
+pub mod notify;
 pub mod observe;
 pub mod payload;
 pub mod principal;
@@ -117,6 +122,7 @@ pub use context::Context;
 pub use descriptor::{MethodArgs, MethodRef, MethodSig, Rpc};
 pub use error::{Error, ErrorCode};
 pub use node::{IntoTransport, Node};
+pub use notify::{Notifier, Priority};
 pub use principal::Principal;
 pub use secret::Secret;
 pub use security::{Peer, Security, SecurityConfig};

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use crate::client::{Client, ClientBuilder};
+use crate::notify::{ListenerBuilder, NotifierBuilder};
 use crate::security::{Security, SecurityConfig};
 use crate::server::{Server, ServerBuilder};
 use crate::transport::Transport;
@@ -78,6 +79,27 @@ impl Node {
     /// A server builder on this node's transport and security.
     pub fn server(&self) -> ServerBuilder {
         Server::builder(Arc::clone(&self.transport), Arc::clone(&self.security))
+    }
+
+    /// A notifier publishing as `publisher_id` (e.g. `trove-guestagent.<id>`; a guest may
+    /// name only itself, see [`publisher_fits`](crate::notify::publisher_fits)), on this
+    /// node's transport and security.
+    pub fn notifier(&self, publisher_id: impl Into<String>) -> NotifierBuilder {
+        NotifierBuilder::new(
+            Arc::clone(&self.transport),
+            Arc::clone(&self.security),
+            publisher_id.into(),
+        )
+    }
+
+    /// A notification listener of `pool` (every pool gets every notification; the
+    /// listeners of one pool compete), on this node's transport and security.
+    pub fn notification_listener(&self, pool: impl Into<String>) -> ListenerBuilder {
+        ListenerBuilder::new(
+            Arc::clone(&self.transport),
+            Arc::clone(&self.security),
+            pool.into(),
+        )
     }
 
     /// The node's security runtime (policy, counters, replay guard).

@@ -90,6 +90,7 @@ fn conductor_stack(
         let method = match &msg.message.body {
             AdmittedBody::Request(r) => r.method.clone(),
             AdmittedBody::Reply(_) => "reply".to_owned(),
+            AdmittedBody::Notification(n) => n.event_type.clone(),
         };
         let who = msg.message.principal.map(|p| p.to_string());
         std::future::ready(Ok::<_, Infallible>(format!("{method} from {who:?}")))

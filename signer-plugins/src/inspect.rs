@@ -126,6 +126,12 @@ pub fn verdict_to_json(result: &Result<Admitted, Rejection>) -> Json {
                     "data": e.data.as_ref().map(|d| msgpack_to_json(d)),
                 }}),
                 AdmittedBody::Reply(ReplyBody::Heartbeat) => json!({ "hb": true }),
+                AdmittedBody::Notification(n) => json!({
+                    "event_type": n.event_type,
+                    "publisher_id": n.publisher_id,
+                    "payload": msgpack_to_json(&n.payload),
+                    "ctx": msgpack_to_json(&n.ctx),
+                }),
             };
             json!({
                 "verdict": "accept",

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::aead::{Aead, AeadInOut, Payload};
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 use sealrpc_core::security::{KeyError, Opener, Sealer};
 use sealrpc_core::wire::KeyId;
@@ -91,6 +91,25 @@ impl Sealer for XChaChaSealer {
     ) -> Result<Vec<u8>, KeyError> {
         let key = self.keys.sealing_key(key_id)?;
         seal_with(&key, nonce, aad, plaintext)
+    }
+
+    fn tag_len(&self) -> usize {
+        TAG_LEN
+    }
+
+    fn seal_in_place(
+        &self,
+        key_id: &KeyId,
+        nonce: &[u8; 24],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<Vec<u8>, KeyError> {
+        let key = self.keys.sealing_key(key_id)?;
+        let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
+        cipher
+            .encrypt_inout_detached(&XNonce::from(*nonce), aad, buf.into())
+            .map(|tag| tag.to_vec())
+            .map_err(|_| KeyError::Unavailable)
     }
 }
 

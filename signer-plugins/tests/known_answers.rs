@@ -295,3 +295,34 @@ fn derive_matches_conformance_file_when_present() {
     };
     check_derive(&master, &map("derive"), &map("sig_public"));
 }
+
+/// One fixed AEAD key under any key id (for the sealer's in-place path).
+#[derive(Debug)]
+struct OneKey(Arc<SecretKey>);
+
+impl sealrpc_signers::AeadKeys for OneKey {
+    fn sealing_key(&self, _: &KeyId) -> Result<Arc<SecretKey>, KeyError> {
+        Ok(self.0.clone())
+    }
+    fn opening_key(&self, _: &KeyId) -> Result<Arc<SecretKey>, KeyError> {
+        Ok(self.0.clone())
+    }
+}
+
+#[test]
+fn xchacha_seal_in_place_gives_the_draft_a31_vector_too() {
+    use sealrpc_core::security::Sealer;
+    let key = SecretKey::from_bytes(std::array::from_fn(|i| 0x80 + i as u8));
+    let nonce: [u8; 24] = std::array::from_fn(|i| 0x40 + i as u8);
+    let aad = h("50515253c0c1c2c3c4c5c6c7");
+    let plaintext = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.";
+    let sealer = sealrpc_signers::XChaChaSealer::new(Arc::new(OneKey(Arc::new(key))));
+    let id = KeyId::parse("k2/guest:g/1").unwrap();
+    let whole = sealer.seal(&id, &nonce, &aad, plaintext).unwrap();
+    let mut buf = plaintext.to_vec();
+    let tag = sealer.seal_in_place(&id, &nonce, &aad, &mut buf).unwrap();
+    assert_eq!(tag.len(), sealer.tag_len());
+    buf.extend_from_slice(&tag);
+    assert_eq!(buf, whole);
+    assert!(hex::encode(&buf).ends_with("c0875924c1c7987947deafd8780acf49"));
+}

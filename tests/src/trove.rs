@@ -8,7 +8,7 @@ use sealrpc_examples::trove::net::TransportChoice;
 /// The reason attack `attack` (by its text in the table) must be rejected for.
 pub fn expected_reason(attack: &str) -> Reason {
     use RejectReason as R;
-    let table: [(&str, Reason); 24] = [
+    let table: [(&str, Reason); 25] = [
         ("read B's", Reason::Pipeline(R::WrongDirection)),
         (
             "forge a control-plane call",
@@ -19,6 +19,10 @@ pub fn expected_reason(attack: &str) -> Reason {
             Reason::Pipeline(R::SourceMismatch),
         ),
         ("impersonate B: update_status(B), src=A", Reason::Forbidden),
+        (
+            "emit a usage notification as B",
+            Reason::Pipeline(R::SourceMismatch),
+        ),
         ("replay", Reason::Pipeline(R::Replay)),
         ("tamper a header", Reason::Pipeline(R::BadSignature)),
         ("tamper a body", Reason::Pipeline(R::BadSignature)),

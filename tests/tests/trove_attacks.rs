@@ -28,7 +28,7 @@ async fn attack(transport: TransportChoice) -> Result<(Vec<Row>, bool), BoxError
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_table_on_memory() {
     let (rows, _) = attack(TransportChoice::Memory).await.unwrap();
-    assert_rows(&rows, 21);
+    assert_rows(&rows, 22);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,7 +41,7 @@ async fn attack_table_on_rabbitmq() {
             attack(amqp()).await.unwrap()
         }
     };
-    assert_rows(&rows, if per_guest { 22 } else { 21 });
+    assert_rows(&rows, if per_guest { 23 } else { 22 });
     if per_guest {
         assert!(rows.iter().any(|r| r.attack.contains("A's broker user")));
     }

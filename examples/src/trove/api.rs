@@ -59,10 +59,12 @@ pub struct Topics {
     pub conductor: String,
     /// The guest agents' topic (server = instance id).
     pub guestagent: String,
+    /// The notification topic (guests' usage reports).
+    pub notifications: String,
 }
 
 impl Topics {
-    /// The plain names (`taskmanager`, `conductor`, `guestagent`).
+    /// The plain names (`taskmanager`, `conductor`, `guestagent`, `notifications`).
     pub fn plain() -> Self {
         Self::prefixed("")
     }
@@ -80,6 +82,7 @@ impl Topics {
             taskmanager: name("taskmanager"),
             conductor: name("conductor"),
             guestagent: name("guestagent"),
+            notifications: name("notifications"),
         }
     }
 }

@@ -75,6 +75,11 @@ pub(crate) async fn secret_in_child_context(t: &mut Attack<'_>) -> Result<(), Bo
         }
     }
     let withheld = done && opened > 0 && !leaked;
+    // The provisioning's trailing casts (status updates) finish before the next row.
+    cluster
+        .ledger
+        .settle(Duration::from_millis(250), Duration::from_secs(5))
+        .await;
     t.record(
         "read the API's context secret in a child context",
         Reason::SecretWithheld,

@@ -4,10 +4,13 @@
 use std::time::Duration;
 
 use sealrpc_core::bytes::Bytes;
+use sealrpc_core::notify::{Event, Priority};
 use sealrpc_core::security::RejectReason;
+use sealrpc_core::security::{Outbound, Peer};
+use sealrpc_core::transport::Address;
 use sealrpc_core::transport::{Outgoing, TransportErrorKind};
-use sealrpc_core::wire::Kind;
-use sealrpc_core::{Client, Context, Error, Secret, Target};
+use sealrpc_core::wire::{Header, Kind, MessageId, NotificationBody};
+use sealrpc_core::{Client, Context, Error, Secret, Security, Target};
 use sealrpc_signers::GuestBundle;
 
 use super::api::{CreateInstance, CreateUser, method};
@@ -15,7 +18,42 @@ use super::attack_kit::{Attack, contains, status, tamper_body, tamper_header};
 use super::attacks::{Probe, Reason, Row, reply_text};
 use super::cluster::Cluster;
 use super::forge::{Forge, Forger};
+use super::usage::{InstanceUsage, Usage, publisher_id};
 use super::{BoxError, settle};
+
+/// A `trove.instance.usage` notification about `victim`, in its name, sealed and signed
+/// by `attacker`'s own keys.
+fn usage_as(attacker: &Security, to: &Address, victim: &str) -> Result<Vec<u8>, BoxError> {
+    let payload = sealrpc_core::payload::encode_value(
+        &Usage {
+            instance_id: victim.to_owned(),
+            volume_gb: 1,
+        },
+        "payload",
+    )?;
+    let body = NotificationBody::encode(
+        InstanceUsage::EVENT_TYPE,
+        &publisher_id(victim),
+        payload.bytes(),
+        Context::new().encode().bytes(),
+    );
+    Ok(attacker.seal_and_sign(Outbound {
+        header: Header {
+            id: MessageId::random(),
+            kind: Kind::Notify,
+            ts: sealrpc_core::security::now_ms(),
+            ttl: None,
+            src: String::new(),
+            dst: to.dst(),
+            corr: None,
+            reply: None,
+            seal: None,
+        },
+        body,
+        peer: Peer::ControlPlane,
+        carries_secret: false,
+    })?)
+}
 
 /// Runs every attack of guest `cluster.guests[0]` (A) against the cluster, B being
 /// `cluster.guests[1]`. Ends with A rotated and then revoked: run it last.
@@ -107,6 +145,23 @@ pub async fn run(cluster: &Cluster) -> Result<Vec<Row>, BoxError> {
         "signed by A, claims B",
     )
     .await?;
+
+    // 3b. A usage notification in B's name: signed by A, publisher and payload B's.
+    let probe = Probe::new(&cluster.conductor.security, &cluster.ledger);
+    let usage = Address::Notification {
+        topic: topics.notifications.clone(),
+        priority: Priority::Info,
+    };
+    let in_bs_name = usage_as(&a.security, &usage, &b.id)?;
+    t.inject(usage, in_bs_name).await?;
+    let outcome = probe.outcome(None).await;
+    t.record(
+        "emit a usage notification as B",
+        Reason::Pipeline(RejectReason::SourceMismatch),
+        outcome,
+        "-".into(),
+        "publisher trove-guestagent.B, signed by A",
+    );
 
     // 4. Impersonate B with an honest src: authenticated as A, refused by policy in code.
     let probe = Probe::new(&cluster.conductor.security, &cluster.ledger);

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use sealrpc_core::notify::ListenerHandle;
 use sealrpc_core::security::{CounterSnapshot, Policy, RejectReason, ReplayConfig};
 use sealrpc_core::wire::Limits;
 use sealrpc_core::{Client, Security, ServerHandle};
@@ -90,6 +91,8 @@ pub struct Cluster {
     /// Instances provisioned by the task manager, as they finish.
     pub provisioned: Mutex<mpsc::UnboundedReceiver<Provisioned>>,
     servers: Vec<ServerHandle>,
+    /// The conductor's usage notification listener (pool `conductor`).
+    usage: ListenerHandle,
 }
 
 impl Cluster {
@@ -146,6 +149,14 @@ impl Cluster {
             .await?,
         ];
 
+        let usage = super::usage::listen(
+            Arc::clone(&net.control),
+            Arc::clone(&conductor.security),
+            &net.topics,
+            Arc::clone(&ledger),
+        )
+        .await?;
+
         // Keys and broker users for every guest (the broker users in parallel: each
         // rabbitmqctl run takes most of a second).
         let ids: Vec<String> = (0..config.guests).map(|_| new_instance_id()).collect();
@@ -183,6 +194,7 @@ impl Cluster {
             guests,
             provisioned: Mutex::new(provisioned),
             servers,
+            usage,
         })
     }
 
@@ -242,6 +254,7 @@ impl Cluster {
 
     /// Stops every server, closes the network, deletes the key directory.
     pub async fn shutdown(self) {
+        self.usage.shutdown().await;
         for s in self.servers {
             s.shutdown().await;
         }

@@ -93,6 +93,22 @@ impl Ledger {
             .sum()
     }
 
+    /// Waits (at most `limit`) until no handler has run for `quiet`: legitimate work a row
+    /// set off (a provisioning's trailing status casts) must not land in the next row's
+    /// window, where any execution counts as the attack's.
+    pub async fn settle(&self, quiet: std::time::Duration, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut last = self.total_executed();
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(quiet).await;
+            let now = self.total_executed();
+            if now == last {
+                return;
+            }
+            last = now;
+        }
+    }
+
     /// Refusals by the authorization in code, every node and method.
     pub fn total_denied(&self) -> u64 {
         self.denied

@@ -25,6 +25,7 @@ pub mod report;
 pub mod services;
 pub mod traffic;
 pub mod upgrade;
+pub mod usage;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

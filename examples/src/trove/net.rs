@@ -10,7 +10,8 @@ use sealrpc_amqp::{AmqpOptions, AmqpTransport, CredentialPolicy, GuestCredential
 use sealrpc_core::MemoryTransport;
 use sealrpc_core::bytes::Bytes;
 use sealrpc_core::transport::{
-    Address, ListenSpec, Outgoing, ReplyInbox, Subscription, Transport, TransportError,
+    Address, ListenSpec, NotifyListenSpec, Outgoing, ReplyInbox, Subscription, Transport,
+    TransportError,
 };
 use tokio::sync::broadcast;
 
@@ -52,6 +53,13 @@ impl Transport for TapTransport {
 
     async fn reply_inbox(&self) -> Result<ReplyInbox, TransportError> {
         self.inner.reply_inbox().await
+    }
+
+    async fn listen_notifications(
+        &self,
+        spec: &NotifyListenSpec,
+    ) -> Result<Subscription, TransportError> {
+        self.inner.listen_notifications(spec).await
     }
 }
 
@@ -194,6 +202,7 @@ impl Net {
             control_exchange: opts.control_exchange.clone(),
             guest_topic: topics.guestagent.clone(),
             call_topics: vec![topics.conductor.clone()],
+            notification_topics: vec![topics.notifications.clone()],
             ..CredentialPolicy::default()
         };
         // Can we administer the broker? (Per-guest users need rabbitmqctl.)

@@ -1,7 +1,7 @@
 //! Trove-shaped traffic: the API asks the task manager to create one instance per guest
 //! (a cast carrying a `Secret` password), the task manager calls each guest (`prepare`,
 //! `create_database`, `create_user`), the guests report to the conductor (`heartbeat`,
-//! `update_status`), then the task manager fans `refresh_config` out to every guest.
+//! `update_status`) and send a usage notification to the conductor's pool, then the task manager fans `refresh_config` out to every guest.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +9,7 @@ use sealrpc_core::{Context, Secret, Target};
 
 use super::api::{CreateInstance, RefreshConfig, method};
 use super::cluster::Cluster;
+use super::usage::USAGE;
 use super::{BoxError, Out, wait_until};
 
 /// What the traffic phase did.
@@ -102,6 +103,22 @@ pub async fn run(cluster: &Cluster, out: Out<'_>) -> Result<TrafficReport, BoxEr
         out,
         "  guests -> conductor: heartbeat + update_status (casts, K3 + guest signature): \
          {active}/{n} instances ACTIVE"
+    );
+
+    let reports = ledger.count_method(USAGE);
+    for g in &cluster.guests {
+        super::usage::emit(g, topics, 20).await?;
+    }
+    let want = reports + n as u64;
+    wait_until(Duration::from_secs(20), || {
+        ledger.count_method(USAGE) >= want
+    })
+    .await;
+    let _ = writeln!(
+        out,
+        "  guests -> conductor pool: trove.instance.usage (notification, K3 + guest signature): \
+         {}/{n} counted",
+        ledger.count_method(USAGE) - reports
     );
 
     let before = ledger.count_method(method::REFRESH_CONFIG);

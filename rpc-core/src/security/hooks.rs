@@ -70,6 +70,31 @@ pub trait Sealer: Send + Sync + Debug {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, KeyError>;
+
+    /// Length of the tag that follows the ciphertext (16 for XChaCha20-Poly1305): lets the
+    /// pipeline size the envelope before sealing.
+    fn tag_len(&self) -> usize {
+        16
+    }
+
+    /// Like [`seal`](Self::seal), but encrypts `buf` where it lies (ciphertext and plaintext
+    /// have the same length) and returns the tag, so that a body is sealed inside the
+    /// envelope buffer without a copy of its own. The default goes through `seal`.
+    fn seal_in_place(
+        &self,
+        key_id: &KeyId,
+        nonce: &[u8; 24],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<Vec<u8>, KeyError> {
+        let mut sealed = self.seal(key_id, nonce, aad, buf)?;
+        if sealed.len() < buf.len() {
+            return Err(KeyError::Unavailable);
+        }
+        let tag = sealed.split_off(buf.len());
+        buf.copy_from_slice(&sealed);
+        Ok(tag)
+    }
 }
 
 /// Opens sealed bodies.

@@ -14,7 +14,8 @@ use super::policy::{Auth, Mode};
 use super::reject::RejectReason;
 use crate::principal::Principal;
 use crate::wire::{
-    CodecError, EnvelopeRef, Header, KeyId, Kind, ReplyBody, RequestBody, Role, signature_input,
+    CodecError, EnvelopeRef, Header, KeyId, Kind, NotificationBody, ReplyBody, RequestBody, Role,
+    signature_input,
 };
 
 /// A message that passed every check.
@@ -43,6 +44,8 @@ pub enum AdmittedBody {
     Request(RequestBody),
     /// Reply.
     Reply(ReplyBody),
+    /// Notify (see [`crate::notify`]).
+    Notification(NotificationBody),
 }
 
 /// A message that did not pass, with the header when it could be decoded (so that a call
@@ -341,9 +344,17 @@ impl Security {
         let mode = c.applied.mode;
         let body = match c.header.kind {
             Kind::Reply => ReplyBody::decode(&plain).map(AdmittedBody::Reply),
+            Kind::Notify => NotificationBody::decode(&plain).map(AdmittedBody::Notification),
             _ => RequestBody::decode(&plain).map(AdmittedBody::Request),
         }
         .map_err(|e| c.fail(codec_reason(&e)))?;
+        // A guest's notification names a publisher of its own (wire-format §4.3).
+        if let AdmittedBody::Notification(n) = &body
+            && let Some(p) = c.signer.as_ref().or(c.sealed_as.as_ref())
+            && !crate::notify::publisher_fits(p, &n.publisher_id)
+        {
+            return Err(c.fail(RejectReason::SourceMismatch));
+        }
 
         // Permissive lets this through: never silently (it is counted by `conclude` too).
         let unauthenticated = c.signer.is_none() && !c.pairwise_ok;

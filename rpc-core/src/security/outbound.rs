@@ -7,7 +7,9 @@ use super::Security;
 use super::hooks::Peer;
 use super::policy::{Mode, PeerClass};
 use crate::error::Error;
-use crate::wire::{Header, Kind, SealInfo, SignatureItem, encode_envelope, signature_input};
+use crate::wire::{
+    EnvelopeWriter, Header, Kind, SealInfo, SignatureItem, encode_envelope, signature_input,
+};
 
 /// One message on its way out. Its `Debug` shows the body's size, never the plaintext.
 pub struct Outbound {
@@ -56,7 +58,7 @@ impl Security {
             peer,
             carries_secret,
         } = out;
-        let mut body = Plaintext {
+        let body = Plaintext {
             bytes: body,
             secret: carries_secret,
         };
@@ -84,34 +86,46 @@ impl Security {
             },
             _ => None,
         };
-        let (h, b) = match seal {
-            Some((sealer, key)) => {
-                let mut nonce = [0u8; 24];
-                crate::rand::fill(&mut nonce);
-                header.seal = Some(SealInfo {
-                    key_id: key.to_string(),
-                    nonce,
-                });
-                let h = header.encode();
-                let b = sealer.seal(&key, &nonce, &h, &body.bytes)?;
-                (h, b)
-            }
-            None if carries_secret => return Err(Error::SecretOverUnsealedChannel),
-            None => (header.encode(), std::mem::take(&mut body.bytes)),
-        };
+        if seal.is_none() && carries_secret {
+            return Err(Error::SecretOverUnsealedChannel);
+        }
+        let signer = self
+            .config
+            .signer
+            .as_ref()
+            .filter(|_| secure && (policy.sign || header.kind == Kind::Fanout));
+        if let Some((_, key)) = &seal {
+            let mut nonce = [0u8; 24];
+            crate::rand::fill(&mut nonce);
+            header.seal = Some(SealInfo {
+                key_id: key.to_string(),
+                nonce,
+            });
+        }
+        let h = header.encode();
+        // The body is copied once, into the envelope, and sealed where it lies there.
+        let tag_len = seal.as_ref().map_or(0, |(sealer, _)| sealer.tag_len());
+        let mut env = EnvelopeWriter::new(&h, &body.bytes, tag_len, signer.is_some());
+        drop(body);
+        if let (Some((sealer, key)), Some(info)) = (&seal, &header.seal) {
+            let (aad, plaintext) = env.body_mut();
+            let tag = sealer.seal_in_place(key, &info.nonce, aad, plaintext)?;
+            env.push_tag(&tag);
+        }
 
         let mut signatures = Vec::new();
-        if let Some(signer) = &self.config.signer
-            && secure
-            && (policy.sign || header.kind == Kind::Fanout)
-        {
-            let (key_id, signature) = signer.sign_with_id(&signature_input(&h, &b))?;
+        if let Some(signer) = signer {
+            let (key_id, signature) =
+                signer.sign_with_id(&signature_input(env.header(), env.body()))?;
             signatures.push(SignatureItem {
                 key_id: key_id.to_string(),
                 algorithm: signer.algorithm().to_owned(),
                 signature,
             });
         }
-        Ok(encode_envelope(&h, &b, &signatures))
+        // Only a sealer whose tag is not `tag_len` long misses the one-buffer path.
+        Ok(env
+            .finish(&signatures)
+            .unwrap_or_else(|env| encode_envelope(env.header(), env.body(), &signatures)))
     }
 }

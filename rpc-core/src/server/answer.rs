@@ -215,7 +215,12 @@ where
         ..
     } = message;
     let AdmittedBody::Request(body) = body else {
-        security.count_rejection(RejectReason::UnexpectedReply);
+        // A reply at a server nobody waits for; a notification is for listeners only.
+        security.count_rejection(if header.kind == Kind::Notify {
+            RejectReason::Misdirected
+        } else {
+            RejectReason::UnexpectedReply
+        });
         return None;
     };
     let mut ctx = Context::decode(&body.ctx);

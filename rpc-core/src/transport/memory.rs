@@ -2,7 +2,8 @@
 //!
 //! A real transport, not a mock: shared topics with competing consumers (round-robin,
 //! preferring a consumer with room), direct `topic.server` addressing, fanout to every
-//! server of a topic, reply inboxes, bounded queues that push back on senders, and
+//! server of a topic, notification pools (each pool gets every notification, its
+//! listeners compete), reply inboxes, bounded queues that push back on senders, and
 //! `NoListener` when nothing serves an address.
 
 use std::collections::HashMap;
@@ -12,8 +13,8 @@ use async_trait::async_trait;
 use tokio::sync::{broadcast, mpsc};
 
 use super::{
-    Address, Delivery, ListenSpec, Outgoing, ReplyInbox, Subscription, Transport, TransportError,
-    TransportErrorKind,
+    Address, Delivery, ListenSpec, NotifyListenSpec, Outgoing, ReplyInbox, Subscription, Transport,
+    TransportError, TransportErrorKind,
 };
 
 type Tx = mpsc::Sender<Delivery>;
@@ -24,6 +25,8 @@ struct Registry {
     direct: HashMap<String, Tx>,
     fanout: HashMap<String, Vec<Tx>>,
     replies: HashMap<String, Tx>,
+    /// `topic.priority` -> pool -> its competing listeners.
+    notify: HashMap<String, HashMap<String, (Vec<Tx>, usize)>>,
 }
 
 /// An in-process transport. Clones share the same "broker".
@@ -69,23 +72,36 @@ impl MemoryTransport {
     /// Picks the shared-topic consumer: the next one in turn with room, else the next in turn.
     fn pick_shared(&self, topic: &str) -> Option<Tx> {
         let mut reg = self.lock();
-        let (txs, next) = reg.shared.get_mut(topic)?;
-        txs.retain(|tx| !tx.is_closed());
-        if txs.is_empty() {
-            return None;
-        }
-        let n = txs.len();
-        let start = *next % n;
-        *next = (start + 1) % n;
-        let with_room = (0..n)
-            .map(|i| &txs[(start + i) % n])
-            .find(|tx| tx.capacity() > 0);
-        Some(with_room.unwrap_or(&txs[start]).clone())
+        pick(reg.shared.get_mut(topic)?)
+    }
+
+    /// One listener of every pool of notification address `dst` (none when no pool listens).
+    fn pick_pools(&self, dst: &str) -> Vec<Tx> {
+        let mut reg = self.lock();
+        let Some(pools) = reg.notify.get_mut(dst) else {
+            return Vec::new();
+        };
+        pools.values_mut().filter_map(pick).collect()
     }
 
     fn no_listener(to: &Address) -> TransportError {
         TransportError::new(TransportErrorKind::NoListener, to.dst())
     }
+}
+
+/// The next competing consumer in turn with room, else the next in turn.
+fn pick((txs, next): &mut (Vec<Tx>, usize)) -> Option<Tx> {
+    txs.retain(|tx| !tx.is_closed());
+    if txs.is_empty() {
+        return None;
+    }
+    let n = txs.len();
+    let start = *next % n;
+    *next = (start + 1) % n;
+    let with_room = (0..n)
+        .map(|i| &txs[(start + i) % n])
+        .find(|tx| tx.capacity() > 0);
+    Some(with_room.unwrap_or(&txs[start]).clone())
 }
 
 fn delivery(msg: &Outgoing) -> Delivery {
@@ -149,7 +165,32 @@ impl Transport for MemoryTransport {
                 }
                 Ok(())
             }
+            Address::Notification { .. } => {
+                // Every pool gets it, one listener per pool; no pool is not an error.
+                for tx in self.pick_pools(&msg.to.dst()) {
+                    let _ = tx.send(delivery(&msg)).await;
+                }
+                Ok(())
+            }
         }
+    }
+
+    async fn listen_notifications(
+        &self,
+        spec: &NotifyListenSpec,
+    ) -> Result<Subscription, TransportError> {
+        let (tx, rx) = mpsc::channel(self.capacity);
+        let mut reg = self.lock();
+        for dst in spec.served_addresses() {
+            reg.notify
+                .entry(dst)
+                .or_default()
+                .entry(spec.pool.clone())
+                .or_default()
+                .0
+                .push(tx.clone());
+        }
+        Ok(rx)
     }
 
     async fn listen(&self, spec: &ListenSpec) -> Result<Subscription, TransportError> {

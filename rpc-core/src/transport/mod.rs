@@ -12,6 +12,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::notify::Priority;
+
 /// Where a message goes. Its [`Address::dst`] string is the header's `dst`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Address {
@@ -28,6 +30,14 @@ pub enum Address {
     Fanout(String),
     /// A client's reply inbox (a transport-level reply route).
     Reply(String),
+    /// Every listener pool of a notification topic at one priority (`topic.priority`);
+    /// within a pool one listener gets each notification.
+    Notification {
+        /// The notification topic (oslo's default: `notifications`).
+        topic: String,
+        /// The priority.
+        priority: Priority,
+    },
 }
 
 impl Address {
@@ -38,6 +48,7 @@ impl Address {
             Address::Server { topic, server } => format!("{topic}.{server}"),
             Address::Fanout(t) => format!("{t}_fanout"),
             Address::Reply(r) => r.clone(),
+            Address::Notification { topic, priority } => format!("{topic}.{priority}"),
         }
     }
 }
@@ -73,6 +84,33 @@ impl ListenSpec {
             out.push(Address::Fanout(self.topic.clone()).dst());
         }
         out
+    }
+}
+
+/// What a notification listener consumes: the `topic.priority` addresses of
+/// [`Self::targets`], in its pool (every pool gets every notification; the listeners of
+/// one pool compete).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyListenSpec {
+    /// The pool's name.
+    pub pool: String,
+    /// The `(topic, priority)` pairs listened to.
+    pub targets: Vec<(String, Priority)>,
+}
+
+impl NotifyListenSpec {
+    /// The `dst` values such a listener accepts.
+    pub fn served_addresses(&self) -> Vec<String> {
+        self.targets
+            .iter()
+            .map(|(topic, priority)| {
+                Address::Notification {
+                    topic: topic.clone(),
+                    priority: *priority,
+                }
+                .dst()
+            })
+            .collect()
     }
 }
 
@@ -170,6 +208,18 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     async fn listen(&self, spec: &ListenSpec) -> Result<Subscription, TransportError>;
     /// Opens a reply inbox for a client.
     async fn reply_inbox(&self) -> Result<ReplyInbox, TransportError>;
+    /// Starts consuming notifications for one listener of a pool. Sending to an
+    /// [`Address::Notification`] no pool listens to is not an error (like a fanout).
+    /// Default: unsupported (`Other`), for transports that predate notifications.
+    async fn listen_notifications(
+        &self,
+        spec: &NotifyListenSpec,
+    ) -> Result<Subscription, TransportError> {
+        Err(TransportError::new(
+            TransportErrorKind::Other,
+            format!("this transport has no notifications (pool {})", spec.pool),
+        ))
+    }
 }
 
 /// What went wrong in a transport.

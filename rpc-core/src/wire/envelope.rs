@@ -1,6 +1,10 @@
 //! The envelope: `{v, h, b, sig?}`. This module and [`super::digest`] are the one place
 //! that defines the signed and sealed bytes.
 
+use std::ops::Range;
+
+use zeroize::Zeroize;
+
 use super::error::CodecError;
 use super::fields::Fields;
 use super::limits::Limits;
@@ -131,4 +135,99 @@ pub fn encode_envelope(header: &[u8], body: &[u8], signatures: &[SignatureItem])
         }
     }
     w.into_bytes()
+}
+
+/// Builds an envelope in one buffer: the body is copied in once, and a seal can encrypt it
+/// where it lies ([`EnvelopeWriter::body_mut`]) instead of into a buffer of its own that
+/// [`encode_envelope`] would copy again. The bytes are the same as `encode_envelope`'s.
+///
+/// It wipes its buffer on drop unless [`finish`](Self::finish)ed, since until sealed the
+/// body may hold a `Secret`'s plaintext.
+pub struct EnvelopeWriter {
+    w: Writer,
+    header: Range<usize>,
+    body: Range<usize>,
+    signed: bool,
+}
+
+impl EnvelopeWriter {
+    /// Starts `{v, h, b[, sig]}` with `header`, then copies `body` in, leaving room in the
+    /// `b` length for `tag_len` more bytes (a seal's tag, pushed by [`push_tag`](Self::push_tag)).
+    /// `signed`: [`finish`](Self::finish) will be given at least one signature.
+    pub fn new(header: &[u8], body: &[u8], tag_len: usize, signed: bool) -> Self {
+        let b_len = body.len() + tag_len;
+        let mut w = Writer::with_capacity(48 + header.len() + b_len + if signed { 160 } else { 0 });
+        w.map(if signed { 4 } else { 3 });
+        w.str("v").uint(ENVELOPE_VERSION);
+        w.str("h").bin_header(header.len());
+        let h_start = w.len();
+        w.raw(header);
+        let h_end = w.len();
+        w.str("b").bin_header(b_len);
+        let b_start = w.len();
+        w.raw(body);
+        Self {
+            w,
+            header: h_start..h_end,
+            body: b_start..b_start + b_len,
+            signed,
+        }
+    }
+
+    /// The header bytes, as written.
+    pub fn header(&self) -> &[u8] {
+        &self.w.as_slice()[self.header.clone()]
+    }
+
+    /// The body bytes copied in (and then the tag, once pushed).
+    pub fn body(&self) -> &[u8] {
+        &self.w.as_slice()[self.body.start..]
+    }
+
+    /// The header (to use as associated data) and the body as copied in, to seal in place.
+    pub fn body_mut(&mut self) -> (&[u8], &mut [u8]) {
+        let (head, rest) = self.w.as_mut_slice().split_at_mut(self.body.start);
+        (&head[self.header.clone()], rest)
+    }
+
+    /// Appends the seal's tag after the sealed body.
+    pub fn push_tag(&mut self, tag: &[u8]) {
+        self.w.raw(tag);
+    }
+
+    /// The envelope with `signatures`; or, when the body and tag do not add up to the length
+    /// declared in [`new`](Self::new) or `signatures` do not match `signed`, the writer
+    /// back (the caller then encodes its header and body with [`encode_envelope`]).
+    pub fn finish(mut self, signatures: &[SignatureItem]) -> Result<Vec<u8>, Self> {
+        if self.w.len() != self.body.end || self.signed == signatures.is_empty() {
+            return Err(self);
+        }
+        if !signatures.is_empty() {
+            self.w.str("sig").array(signatures.len());
+            for s in signatures {
+                self.w.map(3);
+                self.w.str("k").str(&s.key_id);
+                self.w.str("a").str(&s.algorithm);
+                self.w.str("s").bin(&s.signature);
+            }
+        }
+        self.signed = false;
+        self.body = 0..0;
+        Ok(std::mem::take(&mut self.w).into_bytes())
+    }
+}
+
+impl Drop for EnvelopeWriter {
+    fn drop(&mut self) {
+        // `finish` took the bytes; anything left may be an unsealed body.
+        self.w.as_mut_slice().zeroize();
+    }
+}
+
+impl std::fmt::Debug for EnvelopeWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvelopeWriter")
+            .field("len", &self.w.len())
+            .finish_non_exhaustive()
+    }
 }

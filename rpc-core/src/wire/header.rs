@@ -49,6 +49,10 @@ pub enum Kind {
     Reply,
     /// A one-way request to every server of a topic.
     Fanout,
+    /// A one-way notification to every listener pool of `<topic>.<priority>`
+    /// (see [`crate::notify`]); its body is a
+    /// [`NotificationBody`](super::NotificationBody).
+    Notify,
 }
 
 impl Kind {
@@ -59,6 +63,7 @@ impl Kind {
             Kind::Cast => "cast",
             Kind::Reply => "reply",
             Kind::Fanout => "fanout",
+            Kind::Notify => "notify",
         }
     }
 
@@ -68,6 +73,7 @@ impl Kind {
             "cast" => Kind::Cast,
             "reply" => Kind::Reply,
             "fanout" => Kind::Fanout,
+            "notify" => Kind::Notify,
             _ => return Err(CodecError::Malformed("unknown kind")),
         })
     }
@@ -87,7 +93,7 @@ pub struct SealInfo {
 pub struct Header {
     /// Unique message id.
     pub id: MessageId,
-    /// Call, cast, reply or fanout.
+    /// Call, cast, reply, fanout or notify.
     pub kind: Kind,
     /// Sender's clock, unix milliseconds UTC.
     pub ts: u64,

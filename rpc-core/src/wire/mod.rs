@@ -12,12 +12,14 @@ pub mod header;
 pub mod keyid;
 pub mod limits;
 pub mod msgpack;
+pub mod notification;
 pub mod write;
 
 pub use body::{ErrorBody, ReplyBody, RequestBody};
 pub use digest::{SIGNATURE_DOMAIN, signature_input};
-pub use envelope::{ENVELOPE_VERSION, EnvelopeRef, SignatureItem, encode_envelope};
+pub use envelope::{ENVELOPE_VERSION, EnvelopeRef, EnvelopeWriter, SignatureItem, encode_envelope};
 pub use error::CodecError;
 pub use header::{Header, Kind, MessageId, SEAL_ALGORITHM, SealInfo};
 pub use keyid::{KeyId, Role};
 pub use limits::Limits;
+pub use notification::NotificationBody;

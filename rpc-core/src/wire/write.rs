@@ -50,7 +50,13 @@ impl Writer {
 
     /// A `bin`.
     pub fn bin(&mut self, b: &[u8]) -> &mut Self {
-        let len = b.len();
+        self.bin_header(b.len());
+        self.buf.extend_from_slice(b);
+        self
+    }
+
+    /// The header of a `bin` of `len` bytes, whose bytes the caller appends next.
+    pub fn bin_header(&mut self, len: usize) -> &mut Self {
         if len <= 0xff {
             self.buf.extend_from_slice(&[0xc4, len as u8]);
         } else if len <= 0xffff {
@@ -60,8 +66,27 @@ impl Writer {
             self.buf.push(0xc6);
             self.buf.extend_from_slice(&(len as u32).to_be_bytes());
         }
-        self.buf.extend_from_slice(b);
         self
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Nothing written yet.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The bytes written so far, to fill in place (e.g. to seal a body where it lies).
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+
+    /// The bytes written so far.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf
     }
 
     /// A non-negative integer in its most compact form.

@@ -4,7 +4,7 @@
 use sealrpc_core::Version;
 use sealrpc_core::security::Signer;
 use sealrpc_core::wire::{
-    KeyId, Kind, RequestBody, SEAL_ALGORITHM, signature_input, write::Writer,
+    KeyId, Kind, NotificationBody, RequestBody, SEAL_ALGORITHM, signature_input, write::Writer,
 };
 use sealrpc_signers::{Ed25519Signer, MasterSecret, derive_key, xchacha::seal_with};
 
@@ -50,6 +50,8 @@ pub(super) struct Msg {
     pub(super) unknown_sig: bool,
     /// One more signature item, as raw map bytes, placed first.
     pub(super) extra_item: Option<Vec<u8>>,
+    /// On a `notify`: the `publisher_id` (`method` is the event type, `args` the payload).
+    pub(super) publisher: Option<String>,
 }
 
 pub(super) fn msg(src: &str, dst: &str) -> Msg {
@@ -69,6 +71,7 @@ pub(super) fn msg(src: &str, dst: &str) -> Msg {
         future: false,
         unknown_sig: false,
         extra_item: None,
+        publisher: None,
     }
 }
 
@@ -132,6 +135,14 @@ pub(super) fn body_bytes(m: &Msg) -> Vec<u8> {
         let mut w = Writer::default();
         w.map(1).str("ok").str("ACTIVE");
         return w.into_bytes();
+    }
+    if m.kind == Kind::Notify {
+        return NotificationBody::encode(
+            m.method,
+            m.publisher.as_deref().unwrap_or_default(),
+            &m.args,
+            b"\x81\xaarequest_id\xa3r-1",
+        );
     }
     if !m.future {
         return RequestBody::encode(

@@ -8,6 +8,7 @@
 use serde_json::{Value, json};
 
 mod build;
+mod notify;
 mod rules;
 
 use build::*;
@@ -393,6 +394,7 @@ pub fn generate() -> Value {
         ),
     ];
     cases.extend(rules::cases());
+    cases.extend(notify::cases());
     json!({
         "format": "sealrpc v1 golden vectors (see docs/vectors/README.md)",
         "now_ms": NOW_MS,
