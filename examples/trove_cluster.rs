@@ -12,6 +12,8 @@
 //! # a fleet of 1,000 guests on the local RabbitMQ (needs rabbitmq_management; see
 //! # docs/reliability.md, "A fleet of 1,000 guests")
 //! cargo run --release --example trove_cluster -- --amqp --fleet 1000
+//! # serve Prometheus metrics while it runs, and for 60 s after
+//! cargo run --release --example trove_cluster -- --metrics 127.0.0.1:9464 --metrics-linger 60
 //! ```
 //!
 //! Exits non-zero if any attack is not rejected for its expected reason or any call fails.
@@ -52,6 +54,13 @@ struct Args {
     /// memory per guest connection).
     #[arg(long, requires = "fleet")]
     fleet_default_options: bool,
+    /// Serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9464; any path, `/metrics` by
+    /// convention) while the demo runs. See docs/observability.md.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
+    /// With --metrics: keep serving for SECS after the demo ends, so it can be scraped.
+    #[arg(long, value_name = "SECS", requires = "metrics", default_value_t = 0)]
+    metrics_linger: u64,
 }
 
 #[tokio::main]
@@ -64,6 +73,13 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    if let Some(addr) = args.metrics {
+        if let Err(e) = sealrpc_examples::metrics_endpoint::install(addr) {
+            eprintln!("trove_cluster: cannot serve metrics on {addr}: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+        eprintln!("trove_cluster: Prometheus metrics on http://{addr}/metrics");
+    }
     let transport = match args.amqp {
         None => TransportChoice::Memory,
         Some(url) => {
@@ -91,7 +107,15 @@ async fn main() -> std::process::ExitCode {
         opts.bench.rounds = 0;
     }
     let mut out = std::io::stdout();
-    match run_demo(&opts, &mut out).await {
+    let result = run_demo(&opts, &mut out).await;
+    if args.metrics.is_some() && args.metrics_linger > 0 {
+        eprintln!(
+            "trove_cluster: serving metrics for {} s more",
+            args.metrics_linger
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(args.metrics_linger)).await;
+    }
+    match result {
         Ok(report) if report.success() => std::process::ExitCode::SUCCESS,
         Ok(_) => std::process::ExitCode::FAILURE,
         Err(e) => {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::{Connection, Event};
+use sealrpc_core::observe;
 use sealrpc_core::transport::{Delivery, TransportError, TransportErrorKind};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
@@ -20,6 +21,9 @@ use crate::address_list::{self, BrokerList};
 use crate::connect::connect_round;
 use crate::error;
 use crate::options::AmqpOptions;
+
+/// The `transport` label of this transport's metrics (see `sealrpc_core::observe`).
+const TRANSPORT: &str = "amqp";
 
 /// One live AMQP connection; `generation` counts (re)connections from 1, `broker` is the
 /// position in the supervisor's list of the broker it is connected to.
@@ -205,6 +209,7 @@ impl Supervisor {
             };
             let (generation, lost_on) = (link.generation, link.broker);
             tracing::warn!(broker = ?self.broker_url(lost_on), error = %lost, "AMQP connection lost; reconnecting");
+            observe::record_connection_lost(TRANSPORT);
             drop(link);
             self.state.send_replace(LinkState::Down { error: lost });
             let mut delay = self.opts.reconnect_min;
@@ -213,6 +218,7 @@ impl Supervisor {
             link = loop {
                 match connect_round(&self.brokers, &self.opts, start).await {
                     Ok((conn, broker)) => {
+                        observe::record_reconnect(TRANSPORT, true);
                         tracing::info!(broker = ?self.broker_url(broker), "AMQP connection re-established");
                         break Arc::new(Link {
                             conn,
@@ -221,6 +227,7 @@ impl Supervisor {
                         });
                     }
                     Err(e) => {
+                        observe::record_reconnect(TRANSPORT, false);
                         tracing::debug!(error = %e, "AMQP reconnect attempt failed");
                         self.state.send_replace(LinkState::Down { error: e });
                         start = 0;

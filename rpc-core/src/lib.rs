@@ -77,13 +77,23 @@
 //!
 //! | span | where | fields |
 //! |---|---|---|
-//! | `rpc.call` | client, one per call (retries included) | `request_id` (the context's), `method`, `target` (the destination address), `msg_id` (the message id) |
+//! | `rpc.call` | client, one per call (retries included) | `request_id` (the context's), `global_request_id`, `method`, `target` (the destination address), `msg_id` (the message id) |
 //! | `rpc.cast` | client, one per cast or fanout | as `rpc.call` |
-//! | `rpc.serve` | server, one per admitted request, around dispatch, the handler and sending the reply | `request_id`, `method`, `kind` (`call`, `cast`, `fanout`), `msg_id`, `caller` (the proven principal, or `None`) |
+//! | `rpc.serve` | server, one per admitted request, around dispatch, the handler and sending the reply | `request_id`, `global_request_id`, `method`, `kind` (`call`, `cast`, `fanout`), `msg_id`, `caller` (the proven principal, or `None`) |
+//!
+//! `global_request_id` is the context's global request id, or its request id when it has
+//! none (the chain's first call): a handler calling on with [`Context::child`] shows the same
+//! value in every span of the chain.
 //!
 //! Events inside them: `reply received` / the call's error (client); `request failed` with
 //! its `code`, `forbidden` with `method`, `caller` and the refusing `rule` (server). A
 //! rejected received message is logged (rate-limited) at `WARN` with its typed reason.
+//!
+//! ## Metrics
+//!
+//! Calls, requests, latency, in-flight, rejections by reason, Permissive admissions, the
+//! replay guard's size and reconnects are recorded through the `metrics` facade under
+//! `sealrpc_*` names (see [`observe`] and `docs/observability.md`); install any recorder.
 #![forbid(unsafe_code)]
 
 pub use bytes;
@@ -96,6 +106,7 @@ mod error_code;
 pub mod layer;
 mod node;
 pub mod notify;
+pub mod observe;
 pub mod payload;
 mod principal;
 pub mod rand;

@@ -113,12 +113,15 @@ pub(crate) async fn call(inner: &Arc<Inner>, req: CallRequest) -> Result<CallRes
     let span = tracing::debug_span!(
         "rpc.call",
         request_id = %req.request_id,
+        global_request_id = %req.global_request_id,
         method = %req.method,
         target = %req.target.address().dst(),
         msg_id = %id,
     );
+    let timer = crate::observe::CallTimer::client(&req.method, Kind::Call);
     async move {
         let result = call_inner(inner, &req, id).await;
+        timer.finish_call(&result);
         match &result {
             Ok(_) => tracing::debug!("reply received"),
             Err(e) => tracing::debug!(code = %e.code(), error = %e, "call failed"),
@@ -207,14 +210,21 @@ async fn wait_reply(
 /// Sends a cast (or, to a fanout target, a fanout) and returns once the transport holds it.
 pub(crate) async fn cast(inner: &Arc<Inner>, req: CallRequest) -> Result<(), Error> {
     let id = MessageId::random();
+    let kind = if req.target.fanout {
+        Kind::Fanout
+    } else {
+        Kind::Cast
+    };
     let span = tracing::debug_span!(
         "rpc.cast",
         request_id = %req.request_id,
+        global_request_id = %req.global_request_id,
         method = %req.method,
         target = %req.target.address().dst(),
         msg_id = %id,
     );
-    async move {
+    let timer = crate::observe::CallTimer::client(&req.method, kind);
+    let result = async move {
         inner.check_cap(&req)?;
         // A cast expires only when asked to: an explicit timeout or the context's deadline.
         let ttl = match (req.timeout, req.deadline) {
@@ -222,10 +232,9 @@ pub(crate) async fn cast(inner: &Arc<Inner>, req: CallRequest) -> Result<(), Err
             (t, d) => Some(effective_timeout(t.unwrap_or(Duration::MAX), d)?),
         };
         let (dst, ttl_ms) = (req.target.address().dst(), ttl.map(millis));
-        let header = if req.target.fanout {
-            Header::fanout(id, dst, ttl_ms)
-        } else {
-            Header::cast(id, dst, ttl_ms)
+        let header = match kind {
+            Kind::Fanout => Header::fanout(id, dst, ttl_ms),
+            _ => Header::cast(id, dst, ttl_ms),
         };
         let message = inner.message(&req, header, ttl);
         let result = inner.sender.clone().oneshot(message).await;
@@ -235,5 +244,7 @@ pub(crate) async fn cast(inner: &Arc<Inner>, req: CallRequest) -> Result<(), Err
         result
     }
     .instrument(span)
-    .await
+    .await;
+    timer.finish_call(&result);
+    result
 }

@@ -21,6 +21,9 @@ pub struct CallRequest {
     pub(crate) args: Encoded,
     pub(crate) ctx: EncodedContext,
     pub(crate) request_id: String,
+    /// The chain's id for tracing: the context's global request id, or its own request id
+    /// when it has none (it is then the chain's first call, as [`Context::child`] assumes).
+    pub(crate) global_request_id: String,
     pub(crate) deadline: Option<SystemTime>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) call_monitor_timeout: Option<Duration>,
@@ -46,6 +49,10 @@ impl CallRequest {
             args: encode_args(args)?,
             ctx: ctx.encode(),
             request_id: ctx.request_id().to_owned(),
+            global_request_id: ctx
+                .global_request_id()
+                .unwrap_or(ctx.request_id())
+                .to_owned(),
             deadline: ctx.deadline(),
             timeout: None,
             call_monitor_timeout: None,

@@ -59,6 +59,7 @@ impl Counters {
     /// Counts one rejection.
     pub fn reject(&self, reason: RejectReason) {
         self.rejected[index(reason)].fetch_add(1, Ordering::Relaxed);
+        crate::observe::record_rejection(reason);
     }
 
     /// Counts one accepted message and what it lacked.
@@ -76,6 +77,7 @@ impl Counters {
     /// Counts one authorization refusal (`Forbidden`).
     pub fn forbid(&self) {
         self.forbidden.fetch_add(1, Ordering::Relaxed);
+        crate::observe::record_forbidden();
     }
 
     /// Counts a skipped signature item.

@@ -357,10 +357,10 @@ impl Security {
         }
 
         // Permissive lets this through: never silently (it is counted by `conclude` too).
-        if mode == Mode::Permissive
-            && ((c.signer.is_none() && !c.pairwise_ok)
-                || (c.applied.require_sealed && c.seal_key.is_none()))
-        {
+        let unauthenticated = c.signer.is_none() && !c.pairwise_ok;
+        let unsealed = c.applied.require_sealed && c.seal_key.is_none();
+        if mode == Mode::Permissive && (unauthenticated || unsealed) {
+            crate::observe::record_permissive(c.applied.class, unauthenticated, unsealed);
             tracing::info!(
                 id = %c.header.id, src = %c.header.src, signed = c.signer.is_some(), sealed = c.seal_key.is_some(),
                 "Permissive: accepting a message that Enforce would refuse"

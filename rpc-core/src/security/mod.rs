@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use applied::AppliedPolicy;
 pub use counters::CounterSnapshot;
-use counters::Counters;
+pub(crate) use counters::Counters;
 pub use hooks::{KeyError, KeyResolver, Opener, Peer, Sealer, Signer, Verifier};
 pub use inbound::{Admitted, AdmittedBody, Rejection};
 pub use outbound::Outbound;

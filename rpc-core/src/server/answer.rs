@@ -220,11 +220,13 @@ where
     let span = tracing::debug_span!(
         "rpc.serve",
         request_id = %ctx.request_id(),
+        global_request_id = ctx.global_request_id().unwrap_or(ctx.request_id()),
         method = %body.method,
         kind = header.kind.as_str(),
         msg_id = %header.id,
         caller = ?principal.as_ref().map(Principal::as_str),
     );
+    let timer = crate::observe::CallTimer::server(&body.method, header.kind);
     let peer = reply_peer(principal.as_ref(), &header.src);
     let beats = Beats::plan(
         Some(heartbeats),
@@ -246,6 +248,7 @@ where
     let outcome = beating(beats, dispatch.oneshot(request).instrument(span.clone()))
         .await
         .map_err(|e| into_handler_error(e.into()));
+    timer.finish_served(&outcome);
     if outcome
         .as_ref()
         .is_err_and(|e| e.code() == ErrorCode::Forbidden.as_str())

@@ -80,6 +80,7 @@ impl fmt::Debug for Dispatch {
 
 impl Dispatch {
     pub(crate) fn new(registry: Registry) -> Self {
+        crate::observe::register_methods(registry.endpoints.keys().map(|(_, m)| m.as_str()));
         Self {
             registry: Arc::new(registry),
         }

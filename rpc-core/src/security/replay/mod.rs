@@ -129,10 +129,9 @@ impl ReplayGuard {
     /// A guard with `config` that started at `started_ms` (unix ms) and applies `rule` to
     /// messages stamped before then (what [`Security`](crate::security::Security) builds).
     pub fn with_restart_rule(config: ReplayConfig, rule: RestartRule, started_ms: u64) -> Self {
-        Self {
-            restart: Some((rule, started_ms)),
-            ..Self::new(config)
-        }
+        let mut guard = Self::new(config);
+        guard.restart = Some((rule, started_ms));
+        guard
     }
 
     /// When the guard started (unix ms), if it has a restart rule.
@@ -187,6 +186,21 @@ impl ReplayGuard {
             return Err(RejectReason::StampedBeforeStart);
         }
         let mut ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        let before = ledger.by_class();
+        let result = self.record_in(&mut ledger, principal, id, ts, now_ms);
+        crate::observe::record_replay_holdings(before, ledger.by_class());
+        result
+    }
+
+    /// [`check_and_record`](Self::check_and_record) past the time checks, on the locked ledger.
+    fn record_in(
+        &self,
+        ledger: &mut Ledger,
+        principal: &str,
+        id: MessageId,
+        ts: u64,
+        now_ms: u64,
+    ) -> Result<(), RejectReason> {
         ledger.prune(now_ms.saturating_sub(self.config.skew_ms));
         match ledger.lookup(principal, &id, ts) {
             Lookup::Fresh => {}
@@ -241,6 +255,13 @@ impl ReplayGuard {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Ledger> {
         self.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for ReplayGuard {
+    /// Takes this guard's ids back out of the process-wide replay gauge.
+    fn drop(&mut self) {
+        crate::observe::record_replay_holdings(self.lock().by_class(), (0, 0));
     }
 }
 
