@@ -3,13 +3,19 @@
 //! Each publish waits for its publisher confirm. That is how an unroutable message is
 //! noticed (RabbitMQ sends `basic.return` before the `basic.ack` of a mandatory message
 //! that reached no queue), and keeping one publish in flight per channel makes the
-//! return/confirm pairing exact. Concurrency comes from a pool of channels.
+//! return/confirm pairing exact. Concurrency comes from a pool of channels. A call's
+//! publish hands its confirm to the caller instead (see `reply::Inbox::publish_call`), but
+//! its channel still carries nothing else until that confirm is in.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::{BasicProperties, Channel, Confirmation};
+use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
 use sealrpc_core::transport::{TransportError, TransportErrorKind};
 use tokio::sync::Mutex;
 
@@ -60,15 +66,20 @@ pub(crate) async fn publish_confirmed(
     p: Publish<'_>,
     timeout: Duration,
 ) -> Result<Routed, Failed> {
+    let (what, confirm) = publish_unconfirmed(ch, p).await?;
+    await_confirm(&what, confirm, timeout).await
+}
+
+/// Publishes `p` on `ch` and returns once it is written, with what it was (for errors) and
+/// its confirm still to come. Until that confirm is in, `ch` must carry no other publish.
+pub(crate) async fn publish_unconfirmed(
+    ch: &Channel,
+    p: Publish<'_>,
+) -> Result<(String, PublisherConfirm), Failed> {
     let what = format!(
         "publish to exchange {:?} key {:?}",
         p.exchange, p.routing_key
     );
-    let fail = |e: lapin::Error| Failed {
-        error: error::from_lapin(&e, &what),
-        reply_code: error::amqp_reply(&e).map(|r| r.0),
-        poisoned: true,
-    };
     let confirm = ch
         .basic_publish(
             p.exchange.into(),
@@ -81,7 +92,24 @@ pub(crate) async fn publish_confirmed(
             p.properties,
         )
         .await
-        .map_err(fail)?;
+        .map_err(|e| lapin_failed(&what, &e))?;
+    Ok((what, confirm))
+}
+
+fn lapin_failed(what: &str, e: &lapin::Error) -> Failed {
+    Failed {
+        error: error::from_lapin(e, what),
+        reply_code: error::amqp_reply(e).map(|r| r.0),
+        poisoned: true,
+    }
+}
+
+/// Waits up to `timeout` for the confirm of the publish `what`.
+pub(crate) async fn await_confirm(
+    what: &str,
+    confirm: PublisherConfirm,
+    timeout: Duration,
+) -> Result<Routed, Failed> {
     let confirmation = match tokio::time::timeout(timeout, confirm).await {
         Err(_) => {
             return Err(Failed {
@@ -93,7 +121,7 @@ pub(crate) async fn publish_confirmed(
                 poisoned: true,
             });
         }
-        Ok(r) => r.map_err(fail)?,
+        Ok(r) => r.map_err(|e| lapin_failed(what, &e))?,
     };
     match confirmation {
         Confirmation::Ack(None) | Confirmation::NotRequested => Ok(Routed::Yes),
@@ -113,6 +141,65 @@ pub(crate) async fn publish_confirmed(
             reply_code: None,
             poisoned: false,
         }),
+    }
+}
+
+type ConfirmFuture = Pin<Box<dyn Future<Output = Result<Routed, Failed>> + Send>>;
+
+/// A call's confirm still to come. It holds its channel's publish lock until the confirm
+/// is in; dropped before that (the call's reply came first, or the caller gave up), it
+/// finishes in a task of its own, bounded by the confirm timeout, so that the channel's
+/// next publish still pairs returns and confirms exactly.
+pub(crate) struct PendingConfirm {
+    confirm: Option<ConfirmFuture>,
+    late: Arc<AtomicUsize>,
+}
+
+impl PendingConfirm {
+    /// The confirm that `outcome` (which holds the channel's publish lock) resolves;
+    /// `late` counts those finishing after they were dropped.
+    pub(crate) fn new(
+        outcome: impl Future<Output = Result<Routed, Failed>> + Send + 'static,
+        late: &Arc<AtomicUsize>,
+    ) -> Self {
+        Self {
+            confirm: Some(Box::pin(outcome)),
+            late: Arc::clone(late),
+        }
+    }
+}
+
+impl Future for PendingConfirm {
+    type Output = Result<Routed, Failed>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(confirm) = self.confirm.as_mut() else {
+            return Poll::Ready(Err(Failed {
+                error: error::closed(),
+                reply_code: None,
+                poisoned: false,
+            }));
+        };
+        let outcome = std::task::ready!(confirm.as_mut().poll(cx));
+        self.confirm = None;
+        Poll::Ready(outcome)
+    }
+}
+
+impl Drop for PendingConfirm {
+    fn drop(&mut self) {
+        let Some(confirm) = self.confirm.take() else {
+            return;
+        };
+        // Outside a runtime (a transport dropped at exit) the lock is just released.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let late = Arc::clone(&self.late);
+            late.fetch_add(1, Ordering::Relaxed);
+            rt.spawn(async move {
+                let _ = confirm.await;
+                late.fetch_sub(1, Ordering::Relaxed);
+            });
+        }
     }
 }
 

@@ -15,6 +15,8 @@
 //! property `amq.rabbitmq.reply-to`, which the broker rewrites into a per-channel name that
 //! the server replies to. Each channel has one publish in flight (returns and confirms pair
 //! exactly), so several channels let calls in flight overlap their confirm round trips.
+//! A call's confirm goes back to the caller ([`PendingConfirm`]), which awaits it alongside
+//! the reply; a reply that comes first makes it moot, and it then finishes on its own.
 //!
 //! The inbox's `route` is a local token (`sealrpc-reply.<hex>`), stable across
 //! reconnects. After a reconnect the inbox gets a new channel (and so a new broker
@@ -41,7 +43,7 @@ use crate::connection::{Link, Supervisor, reestablish};
 use crate::consume::to_delivery;
 use crate::error;
 use crate::options::AmqpOptions;
-use crate::publish::{self, Failed, Publish, Routed};
+use crate::publish::{self, Failed, PendingConfirm, Publish};
 use crate::topology::{self, DIRECT_REPLY_TO};
 
 /// Prefix of inbox routes.
@@ -55,10 +57,10 @@ const REPLY_QUEUE_MAX_BYTES: i64 = 64 * 1024 * 1024;
 const REPLY_QUEUE_PREFETCH: u16 = 256;
 
 /// One channel of an inbox: the current channel (None while re-establishing) and a publish
-/// lock (one publish in flight per channel).
+/// lock (one publish in flight per channel, held until its confirm is in).
 struct Slot {
     channel: watch::Sender<Option<(u64, Channel)>>,
-    publish_lock: AsyncMutex<()>,
+    publish_lock: Arc<AsyncMutex<()>>,
 }
 
 /// One inbox: its channels, all consuming into the same subscription.
@@ -70,27 +72,30 @@ pub(crate) struct Inbox {
 impl Inbox {
     /// Publishes a call on one of the inbox channels (so direct reply-to works): a free one,
     /// else the next in turn; waits up to `wait` for that channel to be (re-)established.
-    pub(crate) async fn publish(
+    /// Returns once the call is written, with its confirm (bounded by `confirm_timeout`)
+    /// still to come; the channel carries nothing else until it is in.
+    pub(crate) async fn publish_call(
         &self,
         p: Publish<'_>,
         wait: Duration,
         confirm_timeout: Duration,
-    ) -> Result<Routed, Failed> {
+        late: &Arc<AtomicUsize>,
+    ) -> Result<PendingConfirm, Failed> {
         let n = self.slots.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         let mut chosen = None;
         for i in 0..n {
             let slot = &self.slots[(start + i) % n];
-            if let Ok(g) = slot.publish_lock.try_lock() {
+            if let Ok(g) = Arc::clone(&slot.publish_lock).try_lock_owned() {
                 chosen = Some((slot, g));
                 break;
             }
         }
-        let (slot, _g) = match chosen {
+        let (slot, guard) = match chosen {
             Some(c) => c,
             None => {
                 let slot = &self.slots[start];
-                (slot, slot.publish_lock.lock().await)
+                (slot, Arc::clone(&slot.publish_lock).lock_owned().await)
             }
         };
         let mut rx = slot.channel.subscribe();
@@ -126,7 +131,12 @@ impl Inbox {
                 });
             }
         };
-        publish::publish_confirmed(&ch, p, confirm_timeout).await
+        let (what, confirm) = publish::publish_unconfirmed(&ch, p).await?;
+        let outcome = async move {
+            let _one_in_flight = guard;
+            publish::await_confirm(&what, confirm, confirm_timeout).await
+        };
+        Ok(PendingConfirm::new(outcome, late))
     }
 }
 
@@ -164,7 +174,7 @@ impl Inboxes {
             let (ch_tx, _) = watch::channel(Some((link.generation, ch)));
             slots.push(Slot {
                 channel: ch_tx,
-                publish_lock: AsyncMutex::new(()),
+                publish_lock: Arc::new(AsyncMutex::new(())),
             });
             consumers.push(consumer);
         }

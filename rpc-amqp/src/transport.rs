@@ -1,12 +1,13 @@
 //! [`AmqpTransport`]: the [`Transport`] implementation on RabbitMQ.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use async_trait::async_trait;
 use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable};
 use sealrpc_core::transport::{
-    Address, ListenSpec, NotifyListenSpec, Outgoing, ReplyInbox, Subscription, Transport,
+    Address, Confirm, ListenSpec, NotifyListenSpec, Outgoing, ReplyInbox, Subscription, Transport,
     TransportError, TransportErrorKind,
 };
 use tokio::sync::mpsc;
@@ -23,6 +24,7 @@ struct Inner {
     sup: Arc<Supervisor>,
     publishers: PublisherPool,
     inboxes: Arc<Inboxes>,
+    late_confirms: Arc<AtomicUsize>,
 }
 
 impl Drop for Inner {
@@ -37,7 +39,8 @@ impl Drop for Inner {
 /// Semantics (see `docs/amqp.md`):
 /// * every publish is `mandatory` and waits for its publisher confirm, so a call or cast
 ///   nobody consumes fails with `NoListener` (a fanout nobody listens to is not an error);
-///   `Outgoing::confirm` is therefore always honoured;
+///   `Outgoing::confirm` is therefore always honoured; [`Transport::send_call`] returns
+///   once the call is written and leaves its confirm to the caller, to race the reply;
 /// * every publish carries the AMQP `user-id` of the connection's user (validated by
 ///   RabbitMQ), which receivers see as `Delivery::broker_user`;
 /// * listener deliveries must be acknowledged (`Delivery::ack`); unacknowledged ones are
@@ -79,6 +82,7 @@ impl AmqpTransport {
             inner: Arc::new(Inner {
                 publishers: PublisherPool::new(sup.opts.publisher_channels),
                 inboxes: Arc::new(Inboxes::default()),
+                late_confirms: Arc::default(),
                 sup,
             }),
         };
@@ -217,13 +221,10 @@ impl AmqpTransport {
         }
         p
     }
-}
 
-#[async_trait]
-impl Transport for AmqpTransport {
-    async fn send(&self, msg: Outgoing) -> Result<(), TransportError> {
-        let sup = &self.inner.sup;
-        let opts = &sup.opts;
+    /// Checks `msg` against the limits and names the exchange and routing key it goes to.
+    fn route_of(&self, msg: &Outgoing) -> Result<(String, String), TransportError> {
+        let opts = &self.inner.sup.opts;
         if msg.payload.len() > opts.max_message_size {
             return Err(TransportError::new(
                 TransportErrorKind::TooLarge,
@@ -244,56 +245,98 @@ impl Transport for AmqpTransport {
                 format!("{r:?} is neither a reply route token nor a direct reply-to name"),
             ));
         }
-        let (exchange, routing_key) = if opts.declare_exchanges {
+        Ok(if opts.declare_exchanges {
             topology::route(&opts.control_exchange, &msg.to)
         } else {
             topology::guest_route(&opts.control_exchange, &msg.to)
-        };
-        let p = Publish {
-            exchange: &exchange,
-            routing_key: &routing_key,
+        })
+    }
+
+    fn publish_of<'a>(&self, msg: &'a Outgoing, route: &'a (String, String)) -> Publish<'a> {
+        Publish {
+            exchange: &route.0,
+            routing_key: &route.1,
             payload: &msg.payload,
-            properties: self.properties(&msg),
+            properties: self.properties(msg),
             // RabbitMQ returns every mandatory direct reply-to publish as NO_ROUTE even when
             // delivered, so replies are not mandatory (a reply to a vanished caller is dropped).
             mandatory: !matches!(msg.to, Address::Reply(_)),
+        }
+    }
+
+    /// Call confirms still awaited after their call ended (its reply came first, or it
+    /// was given up): each finishes with its confirm or the confirm timeout.
+    pub fn late_confirms(&self) -> usize {
+        self.inner
+            .late_confirms
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// What the publish of a message to `to` that ended in `res` means to the sender.
+fn outcome(to: &Address, res: Result<Routed, Failed>) -> Result<(), TransportError> {
+    match res {
+        Ok(Routed::Yes) => Ok(()),
+        // A fanout or a notification nobody listens to is not an error.
+        Ok(Routed::Returned(..)) if broadcast(to) => Ok(()),
+        Ok(Routed::Returned(code, text)) => Err(TransportError::new(
+            TransportErrorKind::NoListener,
+            format!("{}: returned by the broker ({code} {text})", to.dst()),
+        )),
+        Err(f) if broadcast(to) && f.reply_code == Some(crate::error::NOT_FOUND) => Ok(()),
+        Err(f) => Err(failed(to, f)),
+    }
+}
+
+#[async_trait]
+impl Transport for AmqpTransport {
+    async fn send(&self, msg: Outgoing) -> Result<(), TransportError> {
+        if msg.reply_to.is_some() {
+            return self.send_call(msg).await?.await;
+        }
+        let route = self.route_of(&msg)?;
+        let sup = &self.inner.sup;
+        let link = sup.wait_up(sup.opts.reconnect_wait).await?;
+        let res = self
+            .inner
+            .publishers
+            .publish(
+                &link,
+                self.publish_of(&msg, &route),
+                sup.opts.confirm_timeout,
+            )
+            .await;
+        outcome(&msg.to, res)
+    }
+
+    async fn send_call(&self, msg: Outgoing) -> Result<Confirm, TransportError> {
+        let Some(reply_to) = &msg.reply_to else {
+            return self.send(msg).await.map(|()| Confirm::ready(Ok(())));
         };
-        let res = match &msg.reply_to {
-            Some(route) => {
-                let inbox = route
-                    .starts_with(ROUTE_PREFIX)
-                    .then(|| self.inner.inboxes.get(route))
-                    .flatten()
-                    .ok_or_else(|| {
-                        TransportError::new(
-                            TransportErrorKind::Other,
-                            format!(
-                                "reply_to {route:?} is not an open reply inbox of this transport"
-                            ),
-                        )
-                    })?;
-                inbox
-                    .publish(p, opts.reconnect_wait, opts.confirm_timeout)
-                    .await
-            }
-            None => {
-                let link = sup.wait_up(opts.reconnect_wait).await?;
-                self.inner
-                    .publishers
-                    .publish(&link, p, opts.confirm_timeout)
-                    .await
-            }
-        };
-        match res {
-            Ok(Routed::Yes) => Ok(()),
-            // A fanout or a notification nobody listens to is not an error.
-            Ok(Routed::Returned(..)) if broadcast(&msg.to) => Ok(()),
-            Ok(Routed::Returned(code, text)) => Err(TransportError::new(
-                TransportErrorKind::NoListener,
-                format!("{}: returned by the broker ({code} {text})", msg.to.dst()),
-            )),
-            Err(f) if broadcast(&msg.to) && f.reply_code == Some(crate::error::NOT_FOUND) => Ok(()),
-            Err(f) => Err(failed(&msg.to, f)),
+        let route = self.route_of(&msg)?;
+        let opts = &self.inner.sup.opts;
+        let inbox = reply_to
+            .starts_with(ROUTE_PREFIX)
+            .then(|| self.inner.inboxes.get(reply_to))
+            .flatten()
+            .ok_or_else(|| {
+                TransportError::new(
+                    TransportErrorKind::Other,
+                    format!("reply_to {reply_to:?} is not an open reply inbox of this transport"),
+                )
+            })?;
+        let published = inbox
+            .publish_call(
+                self.publish_of(&msg, &route),
+                opts.reconnect_wait,
+                opts.confirm_timeout,
+                &self.inner.late_confirms,
+            )
+            .await;
+        let to = msg.to;
+        match published {
+            Ok(confirm) => Ok(Confirm::new(async move { outcome(&to, confirm.await) })),
+            Err(f) => Err(failed(&to, f)),
         }
     }
 

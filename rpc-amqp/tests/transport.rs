@@ -354,3 +354,51 @@ async fn quorum_queues() {
     )
     .await;
 }
+
+/// A call's publish returns before its confirm (`send_call`): a call nobody listens to is
+/// written and its confirm fails fast as `NoListener` (so does `send` of it); with a
+/// server, the reply comes whether or not the confirm is awaited, and a confirm dropped
+/// unawaited finishes on its own while its channel (the only one here) carries nothing else.
+#[tokio::test]
+async fn call_confirms_race_their_replies() {
+    let t = connect(AmqpOptions {
+        publisher_channels: 1,
+        ..opts()
+    })
+    .await;
+    let topic = uniq("t-call-confirm");
+    let mut inbox = t.reply_inbox().await.unwrap();
+    let call = |payload: Vec<u8>| {
+        let mut c = msg(Address::Topic(topic.clone()), payload);
+        c.reply_to = Some(inbox.route.clone());
+        c
+    };
+    let start = Instant::now();
+    let confirm = t.send_call(call(b"hello?".to_vec())).await.unwrap();
+    let e = confirm.await.unwrap_err();
+    assert_eq!(e.kind, TransportErrorKind::NoListener, "{e}");
+    let e = t.send(call(b"hello?".to_vec())).await.unwrap_err();
+    assert_eq!(e.kind, TransportErrorKind::NoListener, "{e}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+
+    let mut server = t.listen(&spec(&topic, "s", true, false)).await.unwrap();
+    for i in 0..40u8 {
+        let confirm = t.send_call(call(vec![i])).await.unwrap();
+        let mut d = recv(&mut server, 5).await.expect("call delivered");
+        let to = Address::Reply(d.reply_to.clone().expect("reply_to"));
+        d.ack().await;
+        t.send(msg(to, vec![i])).await.unwrap();
+        let r = recv(&mut inbox.deliveries, 5).await.expect("reply");
+        assert_eq!(&r.payload[..], &[i]);
+        if i % 2 == 0 {
+            confirm.await.unwrap();
+        } else {
+            drop(confirm);
+        }
+    }
+    common::eventually("late confirms finish", 10, || t.late_confirms() == 0).await;
+}

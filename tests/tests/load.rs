@@ -77,25 +77,32 @@ async fn memory(calls: u64, secs: u64) {
     run("load/memory", &spec, cluster).await;
 }
 
-async fn amqp_transport() -> Arc<dyn Transport> {
+async fn amqp_transport() -> AmqpTransport {
     let opts = AmqpOptions::from_env();
     sealrpc_amqp::wait_for_broker(&opts.url, Duration::from_secs(30))
         .await
         .expect("broker up");
-    Arc::new(AmqpTransport::connect(opts).await.expect("connect"))
+    AmqpTransport::connect(opts).await.expect("connect")
 }
 
 async fn amqp(calls: u64, secs: u64) {
     let _serial = SERIAL.lock().await;
     let spec = spec(calls, secs);
     // The control plane shares one connection; each guest has its own, as separate VMs do.
-    let cp = amqp_transport().await;
-    let mut guests = Vec::new();
+    let cp_amqp = amqp_transport().await;
+    let cp: Arc<dyn Transport> = Arc::new(cp_amqp.clone());
+    let mut guests: Vec<Arc<dyn Transport>> = Vec::new();
     for _ in 0..spec.guests {
-        guests.push(amqp_transport().await);
+        guests.push(Arc::new(amqp_transport().await));
     }
     let cluster = Cluster::start(&spec, &cp, &guests).await;
     run("load/amqp", &spec, cluster).await;
+    // Confirms of calls whose reply came first finish on their own: none is left behind.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cp_amqp.late_confirms() > 0 {
+        assert!(Instant::now() < deadline, "late call confirms left behind");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

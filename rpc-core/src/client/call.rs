@@ -16,7 +16,7 @@ use super::{Inner, reply};
 use crate::error::Error;
 use crate::layer::SealRequest;
 use crate::security::Outbound;
-use crate::transport::{Outgoing, TransportError, TransportErrorKind};
+use crate::transport::{Confirm, Outgoing, TransportError, TransportErrorKind};
 use crate::wire::{Header, Kind, MessageId, RequestBody};
 
 fn millis(d: Duration) -> u64 {
@@ -164,30 +164,37 @@ async fn call_inner(
         .pending
         .register(id, req.target.effective_peer())
         .ok_or(Error::Shutdown)?;
-    let send = inner.sender.clone().oneshot(message);
+    let send = inner.call_sender.clone().oneshot(message);
     // The send counts against the timeout too: a full queue (a server that stopped
     // reading) or a transport waiting for a lost connection must not hold the call past it.
     let left = timeout.saturating_sub(started.elapsed());
-    match tokio::time::timeout(left, send).await {
+    let confirm = match tokio::time::timeout(left, send).await {
         Ok(sent) => sent?,
         Err(_) => return Err(Error::Timeout(timeout)),
-    }
+    };
     let deadline = tokio::time::Instant::from_std(started) + timeout;
-    let body = wait_reply(waiting, deadline, timeout, inner.monitor_timeout(req)).await?;
+    let monitor = inner.monitor_timeout(req);
+    let body = wait_reply(waiting, confirm, deadline, timeout, monitor).await?;
     reply::into_result(&req.method, body).map(CallResponse::new)
 }
 
 /// Waits for the reply until `deadline`. A monitored call arms its monitor at the first
 /// admitted heartbeat, and then fails once `monitor` passes without a reply or another
 /// heartbeat. Before it (a server that does not heartbeat) only the deadline applies.
+///
+/// The request's `confirm` is awaited alongside: a failed one (unroutable, nacked, the
+/// connection lost) fails the call with its error, a positive one changes nothing, and a
+/// reply that comes first proves the call was routed, so the confirm is dropped.
 async fn wait_reply(
     waiting: Waiting,
+    mut confirm: Confirm,
     deadline: tokio::time::Instant,
     timeout: Duration,
     monitor: Option<Duration>,
 ) -> Result<crate::wire::ReplyBody, Error> {
     let Waiting { mut reply, beat } = waiting;
     let mut armed = None;
+    let mut confirmed = false;
     loop {
         let watch_until = match armed {
             Some(m) => (tokio::time::Instant::now() + m).min(deadline),
@@ -196,6 +203,10 @@ async fn wait_reply(
         tokio::select! {
             biased;
             r = &mut reply => return r.map_err(|_| Error::Shutdown),
+            c = &mut confirm, if !confirmed => {
+                c?;
+                confirmed = true;
+            }
             () = beat.notified(), if monitor.is_some() => armed = monitor,
             () = tokio::time::sleep_until(watch_until) => {
                 return Err(match armed {

@@ -24,7 +24,7 @@ pub use service::ClientService;
 use crate::context::Context;
 use crate::descriptor::{MethodArgs, MethodSig};
 use crate::error::Error;
-use crate::layer::{Seal, SealLayer, TransportSender};
+use crate::layer::{CallSender, Seal, SealLayer, TransportSender};
 use crate::node::IntoTransport;
 use crate::security::Security;
 use crate::target::Target;
@@ -100,11 +100,13 @@ impl ClientBuilder {
             Arc::clone(&self.security),
             Arc::clone(&pending),
         ));
-        let sender = SealLayer::new(Arc::clone(&self.security))
-            .layer(TransportSender::new(Arc::clone(&self.transport)));
+        let seal = SealLayer::new(Arc::clone(&self.security));
+        let sender = seal.layer(TransportSender::new(Arc::clone(&self.transport)));
+        let call_sender = seal.layer(CallSender::new(Arc::clone(&self.transport)));
         Ok(Client {
             inner: Arc::new(Inner {
                 sender,
+                call_sender,
                 security: self.security,
                 route,
                 pending,
@@ -128,7 +130,10 @@ impl Drop for AbortOnDrop {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
+    /// Sends casts (their result is their confirm).
     pub(crate) sender: Seal<TransportSender>,
+    /// Sends calls, leaving their confirm to race their reply.
+    pub(crate) call_sender: Seal<CallSender>,
     pub(crate) security: Arc<Security>,
     pub(crate) route: String,
     pub(crate) pending: Arc<Pending>,

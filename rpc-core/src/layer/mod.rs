@@ -20,4 +20,4 @@ mod sender;
 
 pub use admit::{Admission, Admit, AdmitLayer, AdmittedMessage, BrokerUserCheck, Inbound};
 pub use seal::{Seal, SealLayer, SealRequest};
-pub use sender::TransportSender;
+pub use sender::{CallSender, TransportSender};

@@ -1,4 +1,5 @@
-//! A [`Transport`] as a `tower::Service<Outgoing>`: the innermost service of a send stack.
+//! A [`Transport`] as a `tower::Service<Outgoing>`: the innermost service of a send stack
+//! ([`TransportSender`]; [`CallSender`] for calls, which leaves their confirm to the caller).
 
 use std::fmt;
 use std::future::Future;
@@ -6,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::transport::{Outgoing, Transport, TransportError};
+use crate::transport::{Confirm, Outgoing, Transport, TransportError};
 
 /// Sends each [`Outgoing`] through a transport; clone it freely.
 #[derive(Clone)]
@@ -42,5 +43,40 @@ impl tower::Service<Outgoing> for TransportSender {
     fn call(&mut self, msg: Outgoing) -> Self::Future {
         let transport = Arc::clone(&self.transport);
         Box::pin(async move { transport.send(msg).await })
+    }
+}
+
+/// Sends each call's [`Outgoing`] with [`Transport::send_call`]: it resolves once the
+/// transport has taken the request, to the [`Confirm`] still to come. Clone it freely.
+#[derive(Clone)]
+pub struct CallSender {
+    transport: Arc<dyn Transport>,
+}
+
+impl CallSender {
+    /// Sends calls through `transport`.
+    pub fn new(transport: Arc<dyn Transport>) -> Self {
+        Self { transport }
+    }
+}
+
+impl fmt::Debug for CallSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CallSender").field(&self.transport).finish()
+    }
+}
+
+impl tower::Service<Outgoing> for CallSender {
+    type Response = Confirm;
+    type Error = TransportError;
+    type Future = Pin<Box<dyn Future<Output = Result<Confirm, TransportError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, msg: Outgoing) -> Self::Future {
+        let transport = Arc::clone(&self.transport);
+        Box::pin(async move { transport.send_call(msg).await })
     }
 }

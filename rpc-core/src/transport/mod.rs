@@ -3,7 +3,10 @@
 //! A transport knows nothing of signatures or seals. The in-memory transport
 //! ([`MemoryTransport`](crate::MemoryTransport)) is the embedded default; `sealrpc-amqp` provides RabbitMQ.
 
+mod confirm;
 pub(crate) mod memory;
+
+pub use confirm::Confirm;
 
 use std::fmt;
 use std::time::Duration;
@@ -217,6 +220,15 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// Sends one message. Fails with [`TransportErrorKind::NoListener`] when nothing
     /// serves the address (calls, casts and replies; a fanout with no server is not an error).
     async fn send(&self, msg: Outgoing) -> Result<(), TransportError>;
+    /// Sends a call's request (`msg.reply_to` set) and returns once the transport has taken
+    /// it, with the outcome of its confirm still to come: the client then waits for the
+    /// reply and the confirm together, and a reply that comes first completes the call.
+    /// The confirm fails as [`send`](Self::send) would (e.g. `NoListener`).
+    /// Default: [`send`](Self::send), then an already known confirm (transports that do
+    /// not split the two, like memory).
+    async fn send_call(&self, msg: Outgoing) -> Result<Confirm, TransportError> {
+        self.send(msg).await.map(|()| Confirm::ready(Ok(())))
+    }
     /// Starts consuming for a server.
     async fn listen(&self, spec: &ListenSpec) -> Result<Subscription, TransportError>;
     /// Opens a reply inbox for a client.

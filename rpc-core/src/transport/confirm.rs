@@ -1,0 +1,44 @@
+//! [`Confirm`]: the outcome of a sent call's confirm, still to come.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::TransportError;
+
+/// What a transport's confirm of one sent call will say: `Ok(())` once the transport holds
+/// the message (it was routed), or the error the send would have failed with (e.g.
+/// [`NoListener`](super::TransportErrorKind::NoListener) for an unroutable call).
+///
+/// Returned by [`Transport::send_call`](super::Transport::send_call). The client races it
+/// against the call's reply: a reply proves the call was routed, so a confirm still due then
+/// gates nothing and is dropped. Dropping it must not cancel anything the transport needs
+/// (the transport finishes its own bookkeeping).
+pub struct Confirm(Pin<Box<dyn Future<Output = Result<(), TransportError>> + Send>>);
+
+impl Confirm {
+    /// A confirm already known (a transport whose send waited for it, or failed).
+    pub fn ready(outcome: Result<(), TransportError>) -> Self {
+        Self(Box::pin(std::future::ready(outcome)))
+    }
+
+    /// A confirm that `outcome` resolves.
+    pub fn new(outcome: impl Future<Output = Result<(), TransportError>> + Send + 'static) -> Self {
+        Self(Box::pin(outcome))
+    }
+}
+
+impl Future for Confirm {
+    type Output = Result<(), TransportError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for Confirm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Confirm").finish_non_exhaustive()
+    }
+}
