@@ -20,6 +20,7 @@ use crate::address_list::{self, BrokerList};
 use crate::connect::connect_round;
 use crate::error;
 use crate::options::AmqpOptions;
+use crate::shutdown::{CLOSE_STEP, Shutdown, TaskGuard};
 
 /// One live AMQP connection; `generation` counts (re)connections from 1, `broker` is the
 /// position in the supervisor's list of the broker it is connected to.
@@ -54,6 +55,7 @@ pub(crate) struct Supervisor {
     state: watch::Sender<LinkState>,
     closed: AtomicBool,
     close_notify: Notify,
+    shutdown: Shutdown,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -131,6 +133,7 @@ impl Supervisor {
             state,
             closed: AtomicBool::new(false),
             close_notify: Notify::new(),
+            shutdown: Shutdown::default(),
         });
         tokio::spawn(sup.clone().run(link));
         Ok(sup)
@@ -151,6 +154,18 @@ impl Supervisor {
         self.closed.load(Ordering::SeqCst)
     }
 
+    /// Counts a channel task (listener, reply inbox, closing publishers): a clean close
+    /// closes the connection only once every guard is dropped (or after a bound).
+    pub(crate) fn track(&self) -> TaskGuard {
+        self.shutdown.track()
+    }
+
+    /// Resolves once [`close`](Self::close) was called: channel tasks then cancel their
+    /// consumers, close their channels and end.
+    pub(crate) async fn closing(&self) {
+        self.shutdown.closing().await;
+    }
+
     /// The current link if it is up and alive.
     pub(crate) fn current(&self) -> Option<Arc<Link>> {
         match &*self.state.borrow() {
@@ -164,6 +179,9 @@ impl Supervisor {
         let deadline = Instant::now() + bound;
         let mut rx = self.subscribe();
         loop {
+            if self.is_closed() {
+                return Err(error::closed());
+            }
             let last = match &*rx.borrow_and_update() {
                 LinkState::Up(l) if l.alive() => return Ok(l.clone()),
                 LinkState::Up(_) => None,
@@ -184,12 +202,27 @@ impl Supervisor {
         }
     }
 
-    /// Stops reconnecting and closes the connection.
+    /// Stops reconnecting, tells the channel tasks to end, and (in the supervisor task,
+    /// once they did) closes the connection.
     pub(crate) fn close(&self) {
         if !self.closed.swap(true, Ordering::SeqCst) {
+            self.shutdown.begin();
             self.close_notify.notify_waiters();
             self.close_notify.notify_one();
         }
+    }
+
+    /// The clean close: the channel tasks end first (they cancel their consumers and
+    /// close their channels), then the connection closes; every step is bounded.
+    async fn close_link(&self, link: &Link) {
+        self.shutdown.drained(CLOSE_STEP).await;
+        if link.alive() {
+            let close = link.conn.close(200, "closed".into());
+            if let Ok(Err(e)) = tokio::time::timeout(CLOSE_STEP, close).await {
+                tracing::debug!(error = %e, "closing the AMQP connection failed");
+            }
+        }
+        self.state.send_replace(LinkState::Closed);
     }
 
     async fn run(self: Arc<Self>, mut link: Arc<Link>) {
@@ -199,8 +232,7 @@ impl Supervisor {
                 _ = self.close_notify.notified() => None,
             };
             let Some(lost) = lost.filter(|_| !self.is_closed()) else {
-                self.state.send_replace(LinkState::Closed);
-                let _ = link.conn.close(200, "closed".into()).await;
+                self.close_link(&link).await;
                 return;
             };
             let (generation, lost_on) = (link.generation, link.broker);
@@ -237,8 +269,7 @@ impl Supervisor {
                 delay = next_delay(delay, self.opts.reconnect_max);
             };
             if self.is_closed() {
-                let _ = link.conn.close(200, "closed".into()).await;
-                self.state.send_replace(LinkState::Closed);
+                self.close_link(&link).await;
                 return;
             }
             self.state.send_replace(LinkState::Up(link.clone()));
