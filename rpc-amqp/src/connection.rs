@@ -21,6 +21,7 @@ use crate::address_list::{self, BrokerList};
 use crate::connect::connect_round;
 use crate::error;
 use crate::options::AmqpOptions;
+use crate::shutdown::{CLOSE_STEP, Shutdown, TaskGuard};
 
 /// The `transport` label of this transport's metrics (see `sealrpc_core::observe`).
 const TRANSPORT: &str = "amqp";
@@ -58,6 +59,7 @@ pub(crate) struct Supervisor {
     state: watch::Sender<LinkState>,
     closed: AtomicBool,
     close_notify: Notify,
+    shutdown: Shutdown,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -135,6 +137,7 @@ impl Supervisor {
             state,
             closed: AtomicBool::new(false),
             close_notify: Notify::new(),
+            shutdown: Shutdown::default(),
         });
         tokio::spawn(sup.clone().run(link));
         Ok(sup)
@@ -155,6 +158,18 @@ impl Supervisor {
         self.closed.load(Ordering::SeqCst)
     }
 
+    /// Counts a channel task (listener, reply inbox, closing publishers): a clean close
+    /// closes the connection only once every guard is dropped (or after a bound).
+    pub(crate) fn track(&self) -> TaskGuard {
+        self.shutdown.track()
+    }
+
+    /// Resolves once [`close`](Self::close) was called: channel tasks then cancel their
+    /// consumers, close their channels and end.
+    pub(crate) async fn closing(&self) {
+        self.shutdown.closing().await;
+    }
+
     /// The current link if it is up and alive.
     pub(crate) fn current(&self) -> Option<Arc<Link>> {
         match &*self.state.borrow() {
@@ -168,6 +183,9 @@ impl Supervisor {
         let deadline = Instant::now() + bound;
         let mut rx = self.subscribe();
         loop {
+            if self.is_closed() {
+                return Err(error::closed());
+            }
             let last = match &*rx.borrow_and_update() {
                 LinkState::Up(l) if l.alive() => return Ok(l.clone()),
                 LinkState::Up(_) => None,
@@ -188,12 +206,27 @@ impl Supervisor {
         }
     }
 
-    /// Stops reconnecting and closes the connection.
+    /// Stops reconnecting, tells the channel tasks to end, and (in the supervisor task,
+    /// once they did) closes the connection.
     pub(crate) fn close(&self) {
         if !self.closed.swap(true, Ordering::SeqCst) {
+            self.shutdown.begin();
             self.close_notify.notify_waiters();
             self.close_notify.notify_one();
         }
+    }
+
+    /// The clean close: the channel tasks end first (they cancel their consumers and
+    /// close their channels), then the connection closes; every step is bounded.
+    async fn close_link(&self, link: &Link) {
+        self.shutdown.drained(CLOSE_STEP).await;
+        if link.alive() {
+            let close = link.conn.close(200, "closed".into());
+            if let Ok(Err(e)) = tokio::time::timeout(CLOSE_STEP, close).await {
+                tracing::debug!(error = %e, "closing the AMQP connection failed");
+            }
+        }
+        self.state.send_replace(LinkState::Closed);
     }
 
     async fn run(self: Arc<Self>, mut link: Arc<Link>) {
@@ -203,8 +236,7 @@ impl Supervisor {
                 _ = self.close_notify.notified() => None,
             };
             let Some(lost) = lost.filter(|_| !self.is_closed()) else {
-                self.state.send_replace(LinkState::Closed);
-                let _ = link.conn.close(200, "closed".into()).await;
+                self.close_link(&link).await;
                 return;
             };
             let (generation, lost_on) = (link.generation, link.broker);
@@ -244,8 +276,7 @@ impl Supervisor {
                 delay = next_delay(delay, self.opts.reconnect_max);
             };
             if self.is_closed() {
-                let _ = link.conn.close(200, "closed".into()).await;
-                self.state.send_replace(LinkState::Closed);
+                self.close_link(&link).await;
                 return;
             }
             self.state.send_replace(LinkState::Up(link.clone()));

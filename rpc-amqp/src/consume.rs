@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use crate::connection::{Link, Supervisor, reestablish};
 use crate::error;
 use crate::options::AmqpOptions;
+use crate::shutdown::{self, TaskGuard};
 use crate::topology;
 
 /// Acknowledges one AMQP delivery (`basic.ack` / `basic.nack`).
@@ -182,18 +183,27 @@ async fn establish_restricted(
 }
 
 /// Forwards deliveries until a consumer ends (channel or connection lost, consumer
-/// cancelled) or the subscriber goes away (returns false then).
-pub(crate) async fn forward(est: Established, tx: &mpsc::Sender<Delivery>) -> bool {
+/// cancelled), or the subscriber goes away or the transport closes (returns false then).
+/// Cancels the consumers and closes the channel before returning (see [`shutdown`]).
+pub(crate) async fn forward(
+    est: Established,
+    sup: &Supervisor,
+    tx: &mpsc::Sender<Delivery>,
+) -> bool {
+    let tags: Vec<_> = est.consumers.iter().map(Consumer::tag).collect();
     let streams: Vec<BoxStream<'static, Option<lapin::Result<lapin::message::Delivery>>>> = est
         .consumers
         .into_iter()
         .map(|c| c.map(Some).chain(stream::once(async { None })).boxed())
         .collect();
     let mut all = stream::select_all(streams);
+    let closing = sup.closing();
+    tokio::pin!(closing);
     let alive = loop {
         let next = tokio::select! {
             n = all.next() => n,
             _ = tx.closed() => break false,
+            () = &mut closing => break false,
         };
         match next {
             Some(Some(Ok(d))) => {
@@ -208,10 +218,8 @@ pub(crate) async fn forward(est: Established, tx: &mpsc::Sender<Delivery>) -> bo
             Some(None) | None => break true,
         }
     };
+    shutdown::close_channel(&est.channel, &tags, "listener done").await;
     drop(all);
-    if est.channel.status().connected() {
-        let _ = est.channel.close(200, "listener done".into()).await;
-    }
     alive
 }
 
@@ -222,9 +230,10 @@ pub(crate) async fn run(
     spec: ListenSpec,
     first: Established,
     tx: mpsc::Sender<Delivery>,
+    _task: TaskGuard,
 ) {
     let mut current = first;
-    while forward(current, &tx).await {
+    while forward(current, &sup, &tx).await {
         let again = reestablish(&sup, &tx, "listener", |link| {
             let (sup, spec) = (&sup, &spec);
             async move { establish(&link, sup, spec).await }

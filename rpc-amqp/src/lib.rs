@@ -35,6 +35,7 @@ pub mod options;
 pub mod provision;
 mod publish;
 mod reply;
+mod shutdown;
 pub mod topology;
 mod transport;
 

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use crate::connection::{Link, Supervisor, reestablish};
 use crate::consume::{Established, consume, forward};
 use crate::error;
+use crate::shutdown::TaskGuard;
 use crate::topology;
 
 /// Declares the notification exchange and `spec`'s pool queues (one per target, bound
@@ -51,9 +52,10 @@ pub(crate) async fn run(
     spec: NotifyListenSpec,
     first: Established,
     tx: mpsc::Sender<Delivery>,
+    _task: TaskGuard,
 ) {
     let mut current = first;
-    while forward(current, &tx).await {
+    while forward(current, &sup, &tx).await {
         let again = reestablish(&sup, &tx, "notification listener", |link| {
             let (sup, spec) = (&sup, &spec);
             async move { establish(&link, sup, spec).await }

@@ -272,4 +272,14 @@ impl PublisherPool {
         }
         res
     }
+
+    /// Takes the idle channels out of the pool, for a clean close to close them (a channel
+    /// a publish holds right now stays with it).
+    pub(crate) fn take_channels(&self) -> Vec<Channel> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.channel.try_lock().ok()?.take())
+            .map(|(_, ch)| ch)
+            .collect()
+    }
 }

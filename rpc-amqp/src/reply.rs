@@ -44,6 +44,7 @@ use crate::consume::to_delivery;
 use crate::error;
 use crate::options::AmqpOptions;
 use crate::publish::{self, Failed, PendingConfirm, Publish};
+use crate::shutdown;
 use crate::topology::{self, DIRECT_REPLY_TO};
 
 /// Prefix of inbox routes.
@@ -195,8 +196,10 @@ impl Inboxes {
                 live.clone(),
             );
             let queue = (i == 0 && sup.opts.declare_exchanges).then(|| r.clone());
+            let task = sup.track();
             tokio::spawn(async move {
                 run(sup, &inbox.slots[i], queue, consumer, tx).await;
+                drop(task);
                 // The last channel task to end forgets the route.
                 if live.fetch_sub(1, Ordering::AcqRel) == 1 {
                     me.lock().remove(&r);
@@ -296,13 +299,13 @@ async fn run(
 ) {
     let mut consumer = first;
     loop {
-        forward(consumer, &tx).await;
-        let old = inbox.channel.send_replace(None);
-        if let Some((_, ch)) = old
-            && ch.status().connected()
-        {
-            let _ = ch.close(200, "inbox done".into()).await;
+        let tags: Vec<_> = consumer.iter().map(|(c, _)| c.tag()).collect();
+        let consuming = forward(consumer, &sup, &tx).await;
+        // No new publish on this channel; then cancel and close before the consumers drop.
+        if let Some((_, ch)) = inbox.channel.send_replace(None) {
+            shutdown::close_channel(&ch, &tags, "inbox done").await;
         }
+        drop(consuming);
         let again = reestablish(&sup, &tx, "reply inbox", async |link| {
             establish(&link, &sup.opts, reply_queue.as_deref())
                 .await
@@ -316,7 +319,8 @@ async fn run(
     }
 }
 
-/// Forwards replies until a consumer ends or nobody reads `tx` any more.
+/// Forwards replies until a consumer ends, nobody reads `tx` any more or the transport
+/// closes. Returns the consumers, still alive, for the caller to cancel (see [`shutdown`]).
 ///
 /// Deliveries from the reply queue are acknowledged in batches, `multiple` up to the last
 /// one handed on: after [`ACK_BATCH`] of them or once [`ACK_DELAY`] has passed since the
@@ -324,22 +328,24 @@ async fn run(
 /// off nearly every reply, while the queue's prefetch still bounds what the broker pushes
 /// (`ACK_BATCH` is well below [`REPLY_QUEUE_PREFETCH`]). An unacknowledged reply on a lost
 /// channel is lost with its exclusive queue either way.
-async fn forward(consumers: Consumers, tx: &mpsc::Sender<Delivery>) {
-    let streams: Vec<BoxStream<'static, (bool, Option<lapin::Result<lapin::message::Delivery>>)>> =
-        consumers
-            .into_iter()
-            .map(|(c, ack)| {
-                c.map(move |d| (ack, Some(d)))
-                    .chain(stream::once(async move { (ack, None) }))
-                    .boxed()
-            })
-            .collect();
+async fn forward(consumers: Consumers, sup: &Supervisor, tx: &mpsc::Sender<Delivery>) -> Consuming {
+    let streams: Vec<ReplyStream> = consumers
+        .into_iter()
+        .map(|(c, ack)| {
+            c.map(move |d| (ack, Some(d)))
+                .chain(stream::once(async move { (ack, None) }))
+                .boxed()
+        })
+        .collect();
     let mut all = stream::select_all(streams);
     let mut unacked = Unacked::default();
+    let closing = sup.closing();
+    tokio::pin!(closing);
     loop {
         let next = tokio::select! {
             n = all.next() => n,
             _ = tx.closed() => None,
+            () = &mut closing => None,
             () = unacked.due() => {
                 unacked.flush().await;
                 continue;
@@ -349,7 +355,7 @@ async fn forward(consumers: Consumers, tx: &mpsc::Sender<Delivery>) {
             Some((ack, Some(Ok(d)))) => {
                 let acker = d.acker.clone();
                 if tx.send(to_delivery(d, false)).await.is_err() {
-                    return;
+                    return all;
                 }
                 if ack && unacked.push(acker) >= ACK_BATCH {
                     unacked.flush().await;
@@ -357,15 +363,20 @@ async fn forward(consumers: Consumers, tx: &mpsc::Sender<Delivery>) {
             }
             Some((_, Some(Err(e)))) => {
                 tracing::warn!(error = %e, "reply consumer failed");
-                return;
+                return all;
             }
             Some((_, None)) | None => {
                 unacked.flush().await;
-                return;
+                return all;
             }
         }
     }
 }
+
+/// One consumer's replies, tagged with whether they need an ack; `None` once it ended.
+type ReplyStream = BoxStream<'static, (bool, Option<lapin::Result<lapin::message::Delivery>>)>;
+/// An inbox channel's consumers, merged.
+type Consuming = stream::SelectAll<ReplyStream>;
 
 /// Reply-queue deliveries acknowledged together after this many.
 const ACK_BATCH: usize = 64;

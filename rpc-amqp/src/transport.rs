@@ -18,6 +18,7 @@ use crate::credentials::GuestCredentials;
 use crate::options::AmqpOptions;
 use crate::publish::{Failed, Publish, PublisherPool, Routed};
 use crate::reply::{Inboxes, ROUTE_PREFIX};
+use crate::shutdown;
 use crate::topology::{self, DIRECT_REPLY_TO};
 
 struct Inner {
@@ -27,9 +28,29 @@ struct Inner {
     late_confirms: Arc<AtomicUsize>,
 }
 
+impl Inner {
+    /// Begins the clean close: a tracked task closes the idle publisher channels, so that
+    /// the supervisor closes the connection only after them (see `shutdown`).
+    fn begin_close(&self) {
+        let channels = self.publishers.take_channels();
+        if !channels.is_empty()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let task = self.sup.track();
+            rt.spawn(async move {
+                for ch in &channels {
+                    shutdown::close_channel(ch, &[], "closed").await;
+                }
+                drop(task);
+            });
+        }
+        self.sup.close();
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.sup.close();
+        self.begin_close();
     }
 }
 
@@ -178,10 +199,13 @@ impl AmqpTransport {
     }
 
     /// Closes the connection for every clone; later operations fail with `Closed`.
+    ///
+    /// The close is ordered and quiet: listeners and reply inboxes cancel their consumers
+    /// and close their channels, then the connection closes (each step bounded).
     pub async fn close(&self) {
-        self.inner.sup.close();
+        self.inner.begin_close();
         let mut rx = self.inner.sup.subscribe();
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        let _ = tokio::time::timeout(3 * shutdown::CLOSE_STEP, async {
             while !matches!(
                 *rx.borrow_and_update(),
                 crate::connection::LinkState::Closed
@@ -345,7 +369,8 @@ impl Transport for AmqpTransport {
         let link = sup.wait_up(sup.opts.reconnect_wait).await?;
         let est = consume::establish(&link, &sup, spec).await?;
         let (tx, rx) = mpsc::channel(sup.opts.queue_capacity.max(1));
-        tokio::spawn(consume::run(sup, spec.clone(), est, tx));
+        let task = sup.track();
+        tokio::spawn(consume::run(sup, spec.clone(), est, tx, task));
         Ok(rx)
     }
 
@@ -364,7 +389,8 @@ impl Transport for AmqpTransport {
         let link = sup.wait_up(sup.opts.reconnect_wait).await?;
         let est = crate::notify::establish(&link, &sup, spec).await?;
         let (tx, rx) = mpsc::channel(sup.opts.queue_capacity.max(1));
-        tokio::spawn(crate::notify::run(sup, spec.clone(), est, tx));
+        let task = sup.track();
+        tokio::spawn(crate::notify::run(sup, spec.clone(), est, tx, task));
         Ok(rx)
     }
 }

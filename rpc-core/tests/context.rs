@@ -1,9 +1,11 @@
 //! Context encoding: round trip, lenient decoding, the principal never taken from the wire.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod msgpack;
+
 use std::time::Duration;
 
-use sealrpc_core::wire::write::Writer;
+use msgpack::Writer;
 use sealrpc_core::{Context, Secret};
 
 #[test]

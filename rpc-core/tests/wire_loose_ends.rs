@@ -6,12 +6,13 @@
 
 mod common;
 mod forged;
+mod msgpack;
 
 use forged::{Msg, now, receiver};
+use msgpack::Writer;
 use proptest::prelude::*;
 use sealrpc_core::bytes::Bytes;
 use sealrpc_core::security::{ClassPolicy, Policy, RejectReason};
-use sealrpc_core::wire::write::Writer;
 use sealrpc_core::wire::{CodecError, EnvelopeRef, Header, Kind, Limits, RequestBody};
 
 fn conductor() -> std::sync::Arc<sealrpc_core::Security> {

@@ -9,9 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sealrpc_core::Version;
 use sealrpc_core::bytes::Bytes;
 use sealrpc_core::security::{Outbound, Peer, ReplayConfig, Security};
-use sealrpc_core::wire::{
-    EnvelopeRef, Header, Kind, Limits, MessageId, RequestBody, write::Writer,
-};
+use sealrpc_core::wire::{EnvelopeRef, Header, Kind, Limits, MessageId, RequestBody};
+use sealrpc_examples::trove::msgpack::Writer;
 use sealrpc_signers::{ControlPlaneKeys, GuestKeys, MasterSecret, RotationTable};
 
 /// The guest's instance id.

@@ -10,8 +10,9 @@ use sealrpc_core::bytes::Bytes;
 use sealrpc_core::security::{Outbound, Peer, Security, now_ms};
 use sealrpc_core::transport::Transport;
 use sealrpc_core::transport::{Address, Outgoing};
-use sealrpc_core::wire::{Header, Kind, MessageId, RequestBody, write::Writer};
+use sealrpc_core::wire::{Header, Kind, MessageId, RequestBody};
 use sealrpc_core::{MemoryTransport, Version};
+use sealrpc_examples::trove::msgpack::Writer;
 use sealrpc_replay_redis::RedisReplayStore;
 
 use crate::cluster::uniq;

@@ -5,7 +5,6 @@
 use sealrpc_core::bytes::Bytes;
 use sealrpc_core::payload::encode_value;
 use sealrpc_core::security::Signer;
-use sealrpc_core::wire::write::Writer;
 use sealrpc_core::wire::{
     KeyId, Kind, MessageId, ReplyBody, RequestBody, Role, SEAL_ALGORITHM, SignatureItem,
     encode_envelope, signature_input,
@@ -16,6 +15,7 @@ use sealrpc_signers::{Ed25519Signer, GuestBundle, SecretKey};
 use serde::Serialize;
 
 use super::BoxError;
+use super::msgpack::Writer;
 
 /// One request to build.
 #[derive(Debug, Clone)]

@@ -24,6 +24,7 @@ pub mod forge;
 pub mod guest;
 pub mod keys;
 pub mod ledger;
+pub mod msgpack;
 pub mod net;
 pub mod node_loss;
 pub mod report;

@@ -99,12 +99,14 @@ pub async fn cleanup(queues: &[String], exchanges: &[String]) {
         let _ = ch
             .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
             .await;
+        let _ = ch.close(200, "cleanup".into()).await;
     }
     for x in exchanges {
         let ch = conn.create_channel().await.unwrap();
         let _ = ch
             .exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())
             .await;
+        let _ = ch.close(200, "cleanup".into()).await;
     }
     let _ = conn.close(200, "cleanup".into()).await;
 }

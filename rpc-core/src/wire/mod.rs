@@ -13,7 +13,7 @@ mod keyid;
 mod limits;
 pub(crate) mod msgpack;
 mod notification;
-pub mod write;
+pub(crate) mod write;
 
 pub use body::{ErrorBody, ReplyBody, RequestBody};
 pub use digest::{SIGNATURE_DOMAIN, signature_input};

@@ -1,5 +1,8 @@
 //! A compact MessagePack writer: the most compact form of every integer and length,
 //! `str` for text and `bin` for bytes, as docs/wire-format.md requires of senders.
+//!
+//! Crate-private: code outside the library that crafts messages by hand (attack tests,
+//! the demo's forge) uses `rmp::encode` (see `sealrpc_examples::trove::msgpack`).
 
 /// Appends MessagePack values to a byte vector.
 #[derive(Debug, Default)]
@@ -74,11 +77,6 @@ impl Writer {
         self.buf.len()
     }
 
-    /// Nothing written yet.
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
     /// The bytes written so far, to fill in place (e.g. to seal a body where it lies).
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         &mut self.buf
@@ -105,12 +103,6 @@ impl Writer {
             self.buf.push(0xcf);
             self.buf.extend_from_slice(&v.to_be_bytes());
         }
-        self
-    }
-
-    /// `nil`.
-    pub fn nil(&mut self) -> &mut Self {
-        self.buf.push(0xc0);
         self
     }
 

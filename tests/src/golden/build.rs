@@ -4,8 +4,9 @@
 use sealrpc_core::Version;
 use sealrpc_core::security::Signer;
 use sealrpc_core::wire::{
-    KeyId, Kind, NotificationBody, RequestBody, SEAL_ALGORITHM, signature_input, write::Writer,
+    KeyId, Kind, NotificationBody, RequestBody, SEAL_ALGORITHM, signature_input,
 };
+use sealrpc_examples::trove::msgpack::Writer;
 use sealrpc_signers::{Ed25519Signer, MasterSecret, derive_key, xchacha::seal_with};
 
 /// The master secret of the golden vectors (not secret: test data).

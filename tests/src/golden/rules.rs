@@ -4,7 +4,7 @@
 //! signature items of unknown algorithms skipped whatever their `k` and `s` (§5).
 
 use sealrpc_core::wire::Kind;
-use sealrpc_core::wire::write::Writer;
+use sealrpc_examples::trove::msgpack::Writer;
 use serde_json::{Value, json};
 
 use super::build::*;
