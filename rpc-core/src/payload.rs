@@ -1,23 +1,41 @@
 //! Encoding and decoding application values (arguments, results, context entries) with
 //! error messages that never carry a value.
 
+use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use zeroize::Zeroize;
+use zeroize::Zeroizing;
 
 use crate::secret::encode_tracked;
 use crate::wire::CodecError;
 use crate::wire::body::EMPTY_MAP;
 
-/// An encoded application value and whether it holds a [`Secret`](crate::Secret); the
-/// bytes are zeroized on drop when it does.
+/// An encoded application value (call arguments, a result, a context's `ctx` map) and
+/// whether it holds a [`Secret`](crate::Secret).
+///
+/// The bytes are a [`Bytes`]: cloning (a tower retry layer cloning its request) shares them
+/// instead of copying the payload. When they hold a secret they live in a zeroizing owner,
+/// wiped when the last clone is dropped.
 #[derive(Clone)]
 pub struct Encoded {
-    bytes: Vec<u8>,
+    bytes: Bytes,
     carries_secret: bool,
 }
 
 impl Encoded {
+    /// Wraps freshly encoded bytes; secret-bearing bytes get a zeroizing owner.
+    pub(crate) fn new(bytes: Vec<u8>, carries_secret: bool) -> Self {
+        let bytes = if carries_secret {
+            Bytes::from_owner(Zeroizing::new(bytes))
+        } else {
+            Bytes::from(bytes)
+        };
+        Self {
+            bytes,
+            carries_secret,
+        }
+    }
+
     /// The MessagePack bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
@@ -28,9 +46,9 @@ impl Encoded {
         self.carries_secret
     }
 
-    /// Takes the bytes out (the caller becomes responsible for them).
-    pub fn into_bytes(mut self) -> Vec<u8> {
-        std::mem::take(&mut self.bytes)
+    /// Takes the bytes out (still zeroized on their last drop when they hold a secret).
+    pub fn into_bytes(self) -> Bytes {
+        self.bytes
     }
 }
 
@@ -43,14 +61,6 @@ impl std::fmt::Debug for Encoded {
     }
 }
 
-impl Drop for Encoded {
-    fn drop(&mut self) {
-        if self.carries_secret {
-            self.bytes.zeroize();
-        }
-    }
-}
-
 /// Encodes `value` (any serde value).
 pub fn encode_value<T: Serialize + ?Sized>(
     value: &T,
@@ -58,10 +68,7 @@ pub fn encode_value<T: Serialize + ?Sized>(
 ) -> Result<Encoded, CodecError> {
     let (bytes, carries_secret) = encode_tracked(value);
     match bytes {
-        Ok(bytes) => Ok(Encoded {
-            bytes,
-            carries_secret,
-        }),
+        Ok(bytes) => Ok(Encoded::new(bytes, carries_secret)),
         Err(e) => Err(CodecError::Encode(format!("{what}: {}", redact(&e)))),
     }
 }
@@ -71,7 +78,7 @@ pub fn encode_value<T: Serialize + ?Sized>(
 pub fn encode_args<T: Serialize + ?Sized>(args: &T) -> Result<Encoded, CodecError> {
     let mut enc = encode_value(args, "args")?;
     match enc.bytes.first() {
-        Some(0xc0) => enc.bytes = EMPTY_MAP.to_vec(),
+        Some(0xc0) => enc.bytes = Bytes::from_static(EMPTY_MAP),
         Some(0x80..=0x8f | 0xde | 0xdf) => {}
         _ => {
             return Err(CodecError::Encode(

@@ -2,9 +2,10 @@
 //! messages redact values).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use sealrpc_core::payload::{encode_args, redact};
+use sealrpc_core::payload::{encode_args, encode_value, redact};
 use sealrpc_core::security::Peer;
 use sealrpc_core::transport::Address;
+use sealrpc_core::{Context, Secret};
 use sealrpc_core::{Target, Version};
 
 #[test]
@@ -76,4 +77,25 @@ fn redaction_keeps_field_names_only() {
         redact(&"char 'x' and unterminated \"abc"),
         "char '…' and unterminated \"…\""
     );
+}
+
+#[test]
+fn encoded_payloads_and_contexts_are_shared_not_copied_by_a_clone() {
+    // A retry layer clones its request: the 64 KiB payload must not be copied.
+    let big = serde_bytes::ByteBuf::from(vec![7u8; 64 * 1024]);
+    let args = encode_value(&big, "args").unwrap();
+    let again = args.clone();
+    assert_eq!(args.bytes().as_ptr(), again.bytes().as_ptr());
+    assert_eq!(args.bytes(), again.bytes());
+
+    let mut ctx = Context::new();
+    ctx.insert_secret("token", &Secret::new("s3cret".to_owned()))
+        .unwrap();
+    let enc = ctx.encode();
+    assert!(enc.carries_secret());
+    let shared = enc.clone();
+    assert_eq!(enc.bytes().as_ptr(), shared.bytes().as_ptr());
+    drop(enc);
+    // The last clone still reads the secret-bearing map (it is wiped only when it goes).
+    assert!(shared.bytes().windows(6).any(|w| w == b"s3cret"));
 }

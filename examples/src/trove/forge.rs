@@ -63,7 +63,7 @@ impl Forge {
             src: src.to_owned(),
             dst: dst.to_owned(),
             method: method.to_owned(),
-            args: encode_value(args, "args")?.into_bytes(),
+            args: encode_value(args, "args")?.into_bytes().to_vec(),
             seal: true,
             seal_key: ForgeSeal::OwnK3,
             sign: true,

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::context::{Context, EncodedContext};
+use crate::context::Context;
 use crate::descriptor::MethodArgs;
 use crate::error::Error;
 use crate::payload::{Encoded, decode_value, encode_args};
@@ -19,7 +19,7 @@ pub struct CallRequest {
     pub(crate) target: Target,
     pub(crate) method: String,
     pub(crate) args: Encoded,
-    pub(crate) ctx: EncodedContext,
+    pub(crate) ctx: Encoded,
     pub(crate) request_id: String,
     /// The chain's id for tracing: the context's global request id, or its own request id
     /// when it has none (it is then the chain's first call, as [`Context::child`] assumes).

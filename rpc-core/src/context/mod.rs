@@ -37,7 +37,7 @@ use crate::payload::{decode_value, encode_value};
 use crate::principal::Principal;
 use crate::secret::Secret;
 
-pub use wire::{EncodedContext, MAX_CORRELATION_IDS, MAX_ENTRIES};
+pub use wire::{MAX_CORRELATION_IDS, MAX_ENTRIES};
 
 /// What travels with a request besides its arguments.
 ///
@@ -199,10 +199,10 @@ impl Context {
         if enc.carries_secret() {
             self.custom.remove(&name);
             self.secrets
-                .insert(name, SecretEntry::outgoing(enc.into_bytes()));
+                .insert(name, SecretEntry::outgoing(enc.bytes().to_vec()));
         } else {
             self.secrets.remove(&name);
-            self.custom.insert(name, Bytes::from(enc.into_bytes()));
+            self.custom.insert(name, enc.into_bytes());
         }
         Ok(())
     }
@@ -236,7 +236,7 @@ impl Context {
         let enc = encode_value(value.expose(), "secret context entry")?;
         self.custom.remove(&name);
         self.secrets
-            .insert(name, SecretEntry::outgoing(enc.into_bytes()));
+            .insert(name, SecretEntry::outgoing(enc.bytes().to_vec()));
         Ok(())
     }
 

@@ -13,8 +13,8 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::payload::Encoded;
 use bytes::Bytes;
-use zeroize::Zeroize;
 
 use super::{Context, SecretEntry, new_request_id};
 use crate::wire::msgpack::{MAX_DEPTH, Raw, single_value, split_value};
@@ -27,50 +27,13 @@ pub const MAX_CORRELATION_IDS: usize = 64;
 /// skipped).
 pub const MAX_ENTRIES: usize = 256;
 
-/// An encoded context map and whether it carries a secret entry (then the bytes are
-/// zeroized on drop).
-#[derive(Clone)]
-pub struct EncodedContext {
-    bytes: Vec<u8>,
-    carries_secret: bool,
-}
-
-impl EncodedContext {
-    /// The `ctx` map bytes.
-    pub fn bytes(&self) -> &[u8] {
-        &self.bytes
-    }
-
-    /// The map holds a `secret` entry: the message must be sealed.
-    pub fn carries_secret(&self) -> bool {
-        self.carries_secret
-    }
-}
-
-impl std::fmt::Debug for EncodedContext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EncodedContext")
-            .field("len", &self.bytes.len())
-            .field("carries_secret", &self.carries_secret)
-            .finish()
-    }
-}
-
-impl Drop for EncodedContext {
-    fn drop(&mut self) {
-        if self.carries_secret {
-            self.bytes.zeroize();
-        }
-    }
-}
-
 impl Context {
     /// Encodes the context as the body's `ctx` map (the principal and deadline are not
     /// sent: the receiver takes them from the security pipeline and the header's `ttl`).
     ///
     /// Only the secret entries this context sends are written (those inserted or forwarded
     /// here): secrets received from a caller are never sent on.
-    pub fn encode(&self) -> EncodedContext {
+    pub fn encode(&self) -> Encoded {
         let sent: Vec<(&String, &SecretEntry)> =
             self.secrets.iter().filter(|(_, e)| e.sent).collect();
         let n = 1
@@ -112,10 +75,7 @@ impl Context {
                 w.str(k).raw(e.value.expose());
             }
         }
-        EncodedContext {
-            bytes: w.into_bytes(),
-            carries_secret: !sent.is_empty(),
-        }
+        Encoded::new(w.into_bytes(), !sent.is_empty())
     }
 
     /// Decodes a received `ctx` map leniently (never fails; a missing request id is

@@ -280,13 +280,7 @@ fn reply_for(
     let (body, carries_secret) = match outcome {
         Ok(enc) => {
             let secret = enc.carries_secret();
-            let result = enc.into_bytes();
-            let result = if secret {
-                Bytes::from_owner(zeroize::Zeroizing::new(result))
-            } else {
-                Bytes::from(result)
-            };
-            (ReplyBody::Ok(result), secret)
+            (ReplyBody::Ok(enc.into_bytes()), secret)
         }
         Err(e) => (ReplyBody::Err(e.into_body()), false),
     };

@@ -68,7 +68,7 @@ impl HandlerError {
     /// `Secret`, is dropped.
     pub fn with_data<T: Serialize + ?Sized>(mut self, data: &T) -> Self {
         self.data = match encode_value(data, "error data") {
-            Ok(enc) if !enc.carries_secret() => Some(Bytes::from(enc.into_bytes())),
+            Ok(enc) if !enc.carries_secret() => Some(enc.into_bytes()),
             _ => {
                 tracing::warn!(code = %self.code, "error data dropped: not encodable or holds a secret");
                 None
