@@ -110,13 +110,11 @@ pub(crate) async fn consume(
         })
 }
 
-/// Declares `spec`'s topology on a new channel of `link` and starts its consumers.
-pub(crate) async fn establish(
+/// A new channel of `link` for a listener, with the options' prefetch.
+pub(crate) async fn listener_channel(
     link: &Link,
-    sup: &Supervisor,
-    spec: &ListenSpec,
-) -> Result<Established, TransportError> {
-    let opts = &sup.opts;
+    opts: &AmqpOptions,
+) -> Result<Channel, TransportError> {
     let ch = link
         .conn
         .create_channel()
@@ -125,6 +123,17 @@ pub(crate) async fn establish(
     ch.basic_qos(opts.prefetch, BasicQosOptions::default())
         .await
         .map_err(|e| error::from_lapin(&e, "set prefetch"))?;
+    Ok(ch)
+}
+
+/// Declares `spec`'s topology on a new channel of `link` and starts its consumers.
+pub(crate) async fn establish(
+    link: &Link,
+    sup: &Supervisor,
+    spec: &ListenSpec,
+) -> Result<Established, TransportError> {
+    let opts = &sup.opts;
+    let ch = listener_channel(link, opts).await?;
     topology::declare_control(&ch, opts).await?;
     if !opts.declare_exchanges {
         return establish_restricted(ch, opts, spec).await;

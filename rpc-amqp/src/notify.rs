@@ -4,13 +4,11 @@
 
 use std::sync::Arc;
 
-use lapin::options::BasicQosOptions;
 use sealrpc_core::transport::{Delivery, NotifyListenSpec, TransportError};
 use tokio::sync::mpsc;
 
 use crate::connection::{Link, Supervisor, reestablish};
 use crate::consume::{Established, consume, forward};
-use crate::error;
 use crate::shutdown::TaskGuard;
 use crate::topology;
 
@@ -23,14 +21,7 @@ pub(crate) async fn establish(
     spec: &NotifyListenSpec,
 ) -> Result<Established, TransportError> {
     let opts = &sup.opts;
-    let ch = link
-        .conn
-        .create_channel()
-        .await
-        .map_err(|e| error::from_lapin(&e, "open channel"))?;
-    ch.basic_qos(opts.prefetch, BasicQosOptions::default())
-        .await
-        .map_err(|e| error::from_lapin(&e, "set prefetch"))?;
+    let ch = crate::consume::listener_channel(link, opts).await?;
     topology::declare_notify(&ch, opts).await?;
     let mut consumers = Vec::with_capacity(spec.targets.len());
     for (topic, priority) in &spec.targets {

@@ -147,13 +147,12 @@ pub(crate) async fn declare_notify(ch: &Channel, opts: &AmqpOptions) -> Result<(
     declare_exchange(ch, opts, &name, ExchangeKind::Topic, !opts.durable).await
 }
 
-/// Declares a pool's notification queue (durable/quorum per options, else auto-deleted)
-/// and binds it to the notification exchange with `key` (`topic.priority`).
-pub(crate) async fn declare_notify_queue(
+/// Declares a listener's queue: durable (a quorum queue where the options ask for one) or,
+/// in non-durable mode, auto-deleted with its last consumer.
+async fn declare_listener_queue(
     ch: &Channel,
     opts: &AmqpOptions,
     queue: &str,
-    key: &str,
 ) -> Result<(), TransportError> {
     let mut args = FieldTable::default();
     if opts.durable && opts.quorum_queues {
@@ -170,6 +169,18 @@ pub(crate) async fn declare_notify_queue(
     ch.queue_declare(queue.into(), o, args)
         .await
         .map_err(|e| error::from_lapin(&e, &format!("declare queue {queue:?}")))?;
+    Ok(())
+}
+
+/// Declares a pool's notification queue (durable/quorum per options, else auto-deleted)
+/// and binds it to the notification exchange with `key` (`topic.priority`).
+pub(crate) async fn declare_notify_queue(
+    ch: &Channel,
+    opts: &AmqpOptions,
+    queue: &str,
+    key: &str,
+) -> Result<(), TransportError> {
+    declare_listener_queue(ch, opts, queue).await?;
     bind(ch, queue, &notify_exchange(&opts.control_exchange), key).await
 }
 
@@ -214,21 +225,7 @@ pub(crate) async fn declare_bound_queue(
     opts: &AmqpOptions,
     queue: &str,
 ) -> Result<(), TransportError> {
-    let mut args = FieldTable::default();
-    if opts.durable && opts.quorum_queues {
-        args.insert(
-            "x-queue-type".into(),
-            AMQPValue::LongString("quorum".into()),
-        );
-    }
-    let o = QueueDeclareOptions {
-        durable: opts.durable,
-        auto_delete: !opts.durable,
-        ..QueueDeclareOptions::default()
-    };
-    ch.queue_declare(queue.into(), o, args)
-        .await
-        .map_err(|e| error::from_lapin(&e, &format!("declare queue {queue:?}")))?;
+    declare_listener_queue(ch, opts, queue).await?;
     bind(ch, queue, &opts.control_exchange, queue).await
 }
 
