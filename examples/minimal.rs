@@ -5,9 +5,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use sealrpc_core::{
-    Context, HandlerError, MemoryTransport, Node, Principal, SecurityConfig, Target, rpc,
-};
+use sealrpc_core::security::SecurityConfig;
+use sealrpc_core::{Context, HandlerError, MemoryTransport, Node, Principal, Target, rpc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sealrpc_core::payload::encode_args;
 use sealrpc_core::security::now_ms;
+use sealrpc_core::security::{Security, SecurityConfig};
 use sealrpc_core::transport::Transport;
 use sealrpc_core::wire::{Header, Kind, MessageId, RequestBody, encode_envelope};
 use sealrpc_core::{
-    Client, Context, HandlerError, MemoryTransport, Principal, Security, SecurityConfig, Server,
-    Target, Version,
+    Client, Context, HandlerError, MemoryTransport, Principal, Server, Target, Version,
 };
 use serde::{Deserialize, Serialize};
 

@@ -7,8 +7,9 @@
 
 use std::sync::Arc;
 
+use sealrpc_core::Principal;
+use sealrpc_core::security::Security;
 use sealrpc_core::security::{Auth, ClassPolicy, Mode, Policy, ReplayConfig};
-use sealrpc_core::{Principal, Security};
 use sealrpc_signers::{ControlPlaneKeys, GuestKeys, MasterSecret, RotationTable};
 
 use crate::BoxError;

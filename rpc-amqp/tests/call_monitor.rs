@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::{connect, opts, uniq};
 use sealrpc_amqp::{AmqpOptions, AmqpTransport};
-use sealrpc_core::{
-    Client, Context, Error, HandlerError, Principal, SecurityConfig, Server, ServerHandle, Target,
-};
+use sealrpc_core::security::SecurityConfig;
+use sealrpc_core::{Client, Context, Error, HandlerError, Principal, Server, ServerHandle, Target};
 use serde::{Deserialize, Serialize};
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);

@@ -151,7 +151,7 @@ macro_rules! rpc {
             $(const NAMESPACE: ::core::option::Option<&'static str> =
                 ::core::option::Option::Some($ns);)?
             $(const VERSION: $crate::Version =
-                match $crate::descriptor::parse_version(::core::stringify!($ver)) {
+                match $crate::__private::parse_version(::core::stringify!($ver)) {
                     ::core::option::Option::Some(v) => v,
                     ::core::option::Option::None => ::core::panic!(
                         "rpc!: a version is written major.minor without leading zeros, e.g. 1.2"
@@ -162,7 +162,7 @@ macro_rules! rpc {
         }
 
         // Checked when the descriptor is declared, not when it is first used.
-        const _: () = $crate::descriptor::check::<$name>();
+        const _: () = $crate::__private::check::<$name>();
     )+};
 }
 

@@ -5,10 +5,10 @@
 //! registers (see [`security`]). The wire format is in [`wire`] and, normatively, in
 //! `docs/wire-format.md`.
 //!
-//! Methods are declared once with [`rpc!`] (see [`descriptor`]): the client's call, the
+//! Methods are declared once with [`rpc!`] (see [`Rpc`]): the client's call, the
 //! server's handler and its `authorize` checks all take the descriptor, so their argument and
 //! reply types cannot disagree. A [`Node`] builds a process's clients and servers on one
-//! transport and one [`Security`] runtime; handlers share application state through
+//! transport and one [`Security`](security::Security) runtime; handlers share application state through
 //! [`ServerBuilder::with_state`].
 //!
 //! Notifications ([`notify`], oslo's `Notifier` and listener pools) travel signed and
@@ -23,7 +23,8 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::sync::atomic::{AtomicU32, Ordering};
-//! use sealrpc_core::{Context, MemoryTransport, Node, Principal, SecurityConfig, Target, rpc};
+//! use sealrpc_core::{Context, MemoryTransport, Node, Principal, Target, rpc};
+//! use sealrpc_core::security::SecurityConfig;
 //!
 //! #[derive(serde::Serialize, serde::Deserialize)]
 //! struct Resize { instance_id: String, gb: u32 }
@@ -67,7 +68,7 @@
 //! check #1 refused caller guest:abc` or `rejected by peer: BadRequest: cannot decode the
 //! arguments of update_status: missing field `instance_id``. Refusals by the security
 //! pipeline are coarse on purpose (`Unauthenticated`, `Replay`, ...): the refusing node's
-//! [`Security::counters`] (by [`security::RejectReason`], plus `forbidden` for
+//! [`Security::counters`](security::Security::counters) (by [`security::RejectReason`], plus `forbidden` for
 //! authorization refusals) and its log say why.
 //!
 //! ## Tracing
@@ -99,8 +100,8 @@
 pub use bytes;
 
 mod client;
-pub mod context;
-pub mod descriptor;
+mod context;
+mod descriptor;
 mod error;
 mod error_code;
 pub mod layer;
@@ -110,7 +111,7 @@ pub mod observe;
 pub mod payload;
 mod principal;
 pub mod rand;
-pub mod secret;
+mod secret;
 pub mod security;
 mod server;
 mod target;
@@ -125,7 +126,6 @@ pub use error::{Error, ErrorCode};
 pub use node::{IntoTransport, Node};
 pub use principal::Principal;
 pub use secret::Secret;
-pub use security::{Security, SecurityConfig};
 pub use server::{
     Access, Caller, Dispatch, HandlerError, IncomingRequest, Method, Server, ServerBuilder,
     ServerHandle, State,
@@ -133,3 +133,9 @@ pub use server::{
 pub use target::Target;
 pub use transport::memory::MemoryTransport;
 pub use version::Version;
+
+/// What the [`rpc!`] macro expands to; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::descriptor::{check, parse_version};
+}

@@ -1,5 +1,5 @@
 //! [`Node`]: one process's identity on the bus. Its clients and servers are built on one
-//! transport and one [`Security`] runtime (one replay guard, one set of counters, one
+//! transport and one [`Security`](crate::security::Security) runtime (one replay guard, one set of counters, one
 //! policy), so they cannot drift apart. And [`IntoTransport`], so that builders take any
 //! transport as it comes.
 
@@ -41,7 +41,8 @@ impl<T: Transport> IntoTransport for T {
 ///
 /// ```
 /// # async fn demo() -> Result<(), sealrpc_core::Error> {
-/// use sealrpc_core::{MemoryTransport, Node, Principal, SecurityConfig};
+/// use sealrpc_core::{MemoryTransport, Node, Principal};
+/// use sealrpc_core::security::SecurityConfig;
 /// let me = Principal::parse("control:conductor").ok_or(sealrpc_core::Error::Invalid("principal".into()))?;
 /// let node = Node::new(MemoryTransport::new(), SecurityConfig::insecure(me));
 /// let server = node.server().topic("conductor").start().await?;

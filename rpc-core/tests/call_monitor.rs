@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use sealrpc_core::security::Security;
 use sealrpc_core::security::{KeyError, Outbound, Peer, RejectReason, Signer, now_ms};
 use sealrpc_core::transport::Transport;
 use sealrpc_core::transport::{
@@ -21,8 +22,7 @@ use sealrpc_core::transport::{
 };
 use sealrpc_core::wire::{EnvelopeRef, Header, KeyId, Kind, Limits, MessageId, ReplyBody, Role};
 use sealrpc_core::{
-    Client, Context, Error, HandlerError, MemoryTransport, Principal, Security, Server,
-    ServerHandle, Target,
+    Client, Context, Error, HandlerError, MemoryTransport, Principal, Server, ServerHandle, Target,
 };
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);

@@ -200,7 +200,8 @@ fn a_secret_inserted_on_a_received_context_is_sent() {
 
 #[test]
 fn decoding_keeps_bounded_counts_and_the_first_of_duplicate_keys() {
-    use sealrpc_core::context::{MAX_CORRELATION_IDS, MAX_ENTRIES};
+    const MAX_CORRELATION_IDS: usize = Context::MAX_CORRELATION_IDS;
+    const MAX_ENTRIES: usize = Context::MAX_ENTRIES;
     let mut w = Writer::default();
     w.map(5);
     w.str("request_id").str("first");

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use sealrpc_core::security::Security;
 use sealrpc_core::security::{KeyError, KeyResolver, Peer, RejectReason};
 use sealrpc_core::wire::{KeyId, Role};
 use sealrpc_core::{
-    Access, Context, Error, ErrorCode, Method, Principal, Security, Server, ServerHandle, Target,
-    rpc,
+    Access, Context, Error, ErrorCode, Method, Principal, Server, ServerHandle, Target, rpc,
 };
 use serde::{Deserialize, Serialize};
 
@@ -169,7 +169,7 @@ async fn an_unpinned_signing_key_gets_a_coarse_unauthenticated_reply_not_a_timeo
     let t = transport();
     let me = Principal::parse("control:conductor").unwrap();
     let signer = Arc::new(ToySigner(KeyId::new(Role::Sig, me.clone(), 1)));
-    let server_sec = sealrpc_core::SecurityConfig::new(Arc::new(PinnedKeys {
+    let server_sec = sealrpc_core::security::SecurityConfig::new(Arc::new(PinnedKeys {
         inner: ToyKeys(me),
         unpinned: Principal::parse("guest:rogue").unwrap(),
     }))

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sealrpc_core::notify::{Filter, IncomingNotification, ListenerHandle, Priority};
+use sealrpc_core::security::Security;
 use sealrpc_core::security::{KeyError, KeyResolver, Outbound, Peer, RejectReason};
 use sealrpc_core::transport::Transport;
 use sealrpc_core::transport::{Address, Outgoing};
 use sealrpc_core::wire::{Header, KeyId, Kind, MessageId, NotificationBody, RequestBody, Role};
-use sealrpc_core::{Context, MemoryTransport, Node, Principal, Security, Version};
+use sealrpc_core::{Context, MemoryTransport, Node, Principal, Version};
 
 use common::{ToySeal, ToySigner, secure, secure_config};
 
@@ -273,7 +274,7 @@ async fn forged_replayed_unsigned_and_misdirected_are_refused() {
     // Guest a's keys, header claiming guest:b.
     let real = Principal::parse("guest:a").unwrap();
     let claim = Principal::parse("guest:b").unwrap();
-    let impostor = sealrpc_core::SecurityConfig::new(Arc::new(Impostor {
+    let impostor = sealrpc_core::security::SecurityConfig::new(Arc::new(Impostor {
         real: real.clone(),
         claim,
     }))
@@ -290,7 +291,8 @@ async fn forged_replayed_unsigned_and_misdirected_are_refused() {
     .await;
     // Unsigned and unsealed, under Enforce.
     let plain =
-        sealrpc_core::SecurityConfig::insecure(Principal::parse("guest:a").unwrap()).build();
+        sealrpc_core::security::SecurityConfig::insecure(Principal::parse("guest:a").unwrap())
+            .build();
     send_raw(
         &bus,
         info_address(),

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use common::*;
+use sealrpc_core::security::SecurityConfig;
 use sealrpc_core::transport::Transport;
 use sealrpc_core::transport::{
     Address, ListenSpec, Outgoing, ReplyInbox, Subscription, TransportError,
@@ -16,7 +17,7 @@ use sealrpc_core::transport::{
 use sealrpc_core::wire::{EnvelopeRef, Limits, RequestBody};
 use sealrpc_core::{
     Caller, Client, Context, Error, ErrorCode, HandlerError, MemoryTransport, Node, Principal,
-    SecurityConfig, Server, Target, Version, rpc,
+    Server, Target, Version, rpc,
 };
 use serde::{Deserialize, Serialize};
 

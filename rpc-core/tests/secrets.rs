@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use sealrpc_core::secret::encode_tracked;
+use sealrpc_core::payload::encode_value;
 use sealrpc_core::{Context, Error, HandlerError, Secret, Server, Target};
 use serde::{Deserialize, Serialize};
 
@@ -100,13 +100,19 @@ fn context_secret_entries_are_redacted_and_kept_apart() {
 #[test]
 fn serializes_as_the_inner_value_and_raises_the_marker() {
     let secret = Secret::new(PASSWORD.to_owned());
-    let (bytes, carried) = encode_tracked(&secret);
-    assert!(carried);
-    assert_eq!(bytes.unwrap(), rmp_serde::to_vec_named(PASSWORD).unwrap());
-    let (_, carried) = encode_tracked(&create_user());
-    assert!(carried);
-    let (_, carried) = encode_tracked(&Add { a: 1, b: 2 });
-    assert!(!carried, "the marker is reset between encodings");
+    let enc = encode_value(&secret, "secret").unwrap();
+    assert!(enc.carries_secret());
+    assert_eq!(enc.bytes(), rmp_serde::to_vec_named(PASSWORD).unwrap());
+    assert!(
+        encode_value(&create_user(), "args")
+            .unwrap()
+            .carries_secret()
+    );
+    let plain = encode_value(&Add { a: 1, b: 2 }, "args").unwrap();
+    assert!(
+        !plain.carries_secret(),
+        "the marker is reset between encodings"
+    );
     let back: CreateUser =
         rmp_serde::from_slice(&rmp_serde::to_vec_named(&create_user()).unwrap()).unwrap();
     assert_eq!(back.password.expose(), PASSWORD);

@@ -10,10 +10,10 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use sealrpc_core::Principal;
-use sealrpc_core::Security;
 use sealrpc_core::layer::{
     Admission, AdmitLayer, AdmittedMessage, Inbound, SealLayer, SealRequest,
 };
+use sealrpc_core::security::Security;
 use sealrpc_core::security::{AdmittedBody, RejectReason};
 use sealrpc_core::transport::Outgoing;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};

@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use common::{ToyKeys, ToySeal, ToySigner};
+use sealrpc_core::Principal;
+use sealrpc_core::security::SecurityConfig;
 use sealrpc_core::security::{KeyError, RejectReason, Verifier};
 use sealrpc_core::wire::{EnvelopeRef, KeyId, Limits, Role, encode_envelope};
-use sealrpc_core::{Principal, SecurityConfig};
 
 #[derive(Debug)]
 struct Counting(ToySigner, Arc<AtomicUsize>);
@@ -26,7 +27,7 @@ impl Verifier for Counting {
     }
 }
 
-fn node(principal: &str, count: Arc<AtomicUsize>) -> Arc<sealrpc_core::Security> {
+fn node(principal: &str, count: Arc<AtomicUsize>) -> Arc<sealrpc_core::security::Security> {
     let p = Principal::parse(principal).unwrap();
     let signer = ToySigner(KeyId::new(Role::Sig, p.clone(), 1));
     SecurityConfig::new(Arc::new(ToyKeys(p.clone())))

@@ -15,11 +15,11 @@ use sealrpc_core::bytes::Bytes;
 use sealrpc_core::security::{ClassPolicy, Policy, RejectReason};
 use sealrpc_core::wire::{CodecError, EnvelopeRef, Header, Kind, Limits, RequestBody};
 
-fn conductor() -> std::sync::Arc<sealrpc_core::Security> {
+fn conductor() -> std::sync::Arc<sealrpc_core::security::Security> {
     receiver("control:conductor", Policy::default())
 }
 
-fn reason(security: &sealrpc_core::Security, bytes: &Bytes) -> Option<RejectReason> {
+fn reason(security: &sealrpc_core::security::Security, bytes: &Bytes) -> Option<RejectReason> {
     security
         .admit_at(bytes, &|_| true, now())
         .err()

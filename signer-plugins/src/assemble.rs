@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use sealrpc_core::SecurityConfig;
 use sealrpc_core::security::KeyResolver;
+use sealrpc_core::security::SecurityConfig;
 
 use crate::ed25519::{Ed25519Verifier, PublicKeys, RotatingSigner, SigningKeys};
 use crate::xchacha::{AeadKeys, XChaChaOpener, XChaChaSealer};

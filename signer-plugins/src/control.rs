@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use sealrpc_core::Principal;
-use sealrpc_core::SecurityConfig;
+use sealrpc_core::security::SecurityConfig;
 use sealrpc_core::security::{KeyError, KeyResolver, Peer};
 use sealrpc_core::wire::{KeyId, Role};
 

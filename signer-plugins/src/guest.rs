@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use ed25519_dalek::VerifyingKey;
 use sealrpc_core::Principal;
-use sealrpc_core::SecurityConfig;
+use sealrpc_core::security::SecurityConfig;
 use sealrpc_core::security::{KeyError, KeyResolver, Peer};
 use sealrpc_core::wire::{KeyId, Role};
 

@@ -4,7 +4,7 @@
 //! implemented with ed25519 signatures and XChaCha20-Poly1305 seals, over the K1/K2/K3
 //! key hierarchy derived from one control-plane master secret.
 //!
-//! - A control-plane service builds its [`sealrpc_core::SecurityConfig`] with
+//! - A control-plane service builds its [`sealrpc_core::security::SecurityConfig`] with
 //!   [`ControlPlaneKeys::security`].
 //! - A guest builds its own from the bundle it received at provisioning:
 //!   [`GuestKeys::from_bundle`] then [`GuestKeys::security`].

@@ -11,9 +11,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use sealrpc_core::security::Security;
 use sealrpc_core::transport::Transport;
 use sealrpc_core::{
-    Caller, Client, Context, Error, HandlerError, Secret, Security, Server, ServerHandle, Target,
+    Caller, Client, Context, Error, HandlerError, Secret, Server, ServerHandle, Target,
 };
 use sealrpc_signers::{ControlPlaneKeys, GuestBundle, GuestKeys, MasterSecret, RotationTable};
 use serde::{Deserialize, Serialize};

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sealrpc_core::security::Security;
 use sealrpc_core::transport::Transport;
-use sealrpc_core::{Client, Context, Error, Security, ServerHandle, Target};
+use sealrpc_core::{Client, Context, Error, ServerHandle, Target};
 
 use crate::cluster::{self, ConductorState, ControlKeys, Guest, Seq};
 

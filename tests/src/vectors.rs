@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sealrpc_core::Principal;
 use sealrpc_core::bytes::Bytes;
+use sealrpc_core::security::SecurityConfig;
 use sealrpc_core::security::{Auth, ClassPolicy, Mode, Policy, RejectReason};
 use sealrpc_core::wire::{EnvelopeRef, Header, KeyId, Limits};
-use sealrpc_core::{Principal, SecurityConfig};
 use sealrpc_signers::{ControlPlaneKeys, GuestKeys, MasterSecret, RotationTable};
 use serde_json::Value;
 

@@ -357,7 +357,7 @@ async fn scenario(rounds: u32) {
 
 async fn start_conductor(
     t: &Arc<dyn Transport>,
-    sec: &Arc<sealrpc_core::Security>,
+    sec: &Arc<sealrpc_core::security::Security>,
     topic: &str,
     state: &Arc<ConductorState>,
 ) -> sealrpc_core::ServerHandle {

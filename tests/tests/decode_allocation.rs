@@ -182,7 +182,7 @@ fn a_context_of_millions_of_entries_allocates_little() {
         let (ctx, allocated) = allocated_by(|| Context::decode(&bytes));
         eprintln!("ctx with 1 Mi {key} entries: {allocated} bytes allocated");
         let kept = ctx.entry_names().count() + ctx.secret_names().count();
-        assert_eq!(kept, sealrpc_core::context::MAX_ENTRIES);
+        assert_eq!(kept, sealrpc_core::Context::MAX_ENTRIES);
         assert!(
             allocated <= BOUND,
             "{key}: ctx decode allocated {allocated} bytes"
@@ -200,7 +200,7 @@ fn a_context_of_millions_of_entries_allocates_little() {
     eprintln!("ctx with 1 Mi correlation ids: {allocated} bytes allocated");
     assert_eq!(
         ctx.correlation_ids().len(),
-        sealrpc_core::context::MAX_CORRELATION_IDS
+        sealrpc_core::Context::MAX_CORRELATION_IDS
     );
     assert!(
         allocated <= BOUND,

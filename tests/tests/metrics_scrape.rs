@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use sealrpc_core::observe::{self, FORBIDDEN};
 use sealrpc_core::security::RejectReason;
+use sealrpc_core::security::Security;
 use sealrpc_core::transport::{Outgoing, Transport};
-use sealrpc_core::{Client, Context, HandlerError, MemoryTransport, Security, Server, Target};
+use sealrpc_core::{Client, Context, HandlerError, MemoryTransport, Server, Target};
 use sealrpc_examples::metrics_endpoint;
 use sealrpc_examples::trove::keys::Operator;
 use sealrpc_examples::trove::wait_until;
@@ -297,7 +298,8 @@ async fn delete_broker_objects(url: &str, queues: &[String], exchanges: &[String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_endpoint_reports_calls_over_rabbitmq() {
     use sealrpc_amqp::{AmqpOptions, AmqpTransport};
-    use sealrpc_core::{Principal, SecurityConfig};
+    use sealrpc_core::Principal;
+    use sealrpc_core::security::SecurityConfig;
 
     let addr = exporter();
     let exchange = uniq("t-scrape-ctl");

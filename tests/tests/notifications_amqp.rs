@@ -17,11 +17,12 @@ use sealrpc_amqp::admin::Rabbitmqctl;
 use sealrpc_amqp::{AmqpOptions, AmqpTransport, CredentialPolicy, GuestCredentials, topology};
 use sealrpc_core::bytes::Bytes;
 use sealrpc_core::notify::{Filter, ListenerHandle, Priority};
+use sealrpc_core::security::SecurityConfig;
 use sealrpc_core::security::{Outbound, Peer, RejectReason, Security};
 use sealrpc_core::transport::Transport;
 use sealrpc_core::transport::{Address, Outgoing};
 use sealrpc_core::wire::{Header, Kind, MessageId, NotificationBody};
-use sealrpc_core::{Context, Node, Principal, SecurityConfig};
+use sealrpc_core::{Context, Node, Principal};
 use sealrpc_signers::{ControlPlaneKeys, GuestKeys, MasterSecret, RotationTable};
 
 const WAIT: Duration = Duration::from_secs(20);

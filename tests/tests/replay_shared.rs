@@ -15,9 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sealrpc_core::security::RejectReason;
+use sealrpc_core::security::Security;
 use sealrpc_core::transport::Address;
 use sealrpc_core::transport::Transport;
-use sealrpc_core::{Context, HandlerError, Security, Server, ServerHandle};
+use sealrpc_core::{Context, HandlerError, Server, ServerHandle};
 use sealrpc_replay_redis::RedisReplayStore;
 use sealrpc_tests::cluster::{ConductorState, ControlKeys, Seq, conductor_named, uniq};
 use sealrpc_tests::replay::{

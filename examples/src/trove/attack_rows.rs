@@ -6,11 +6,12 @@ use std::time::Duration;
 use sealrpc_core::bytes::Bytes;
 use sealrpc_core::notify::{Event, Priority};
 use sealrpc_core::security::RejectReason;
+use sealrpc_core::security::Security;
 use sealrpc_core::security::{Outbound, Peer};
 use sealrpc_core::transport::Address;
 use sealrpc_core::transport::{Outgoing, TransportErrorKind};
 use sealrpc_core::wire::{Header, Kind, MessageId, NotificationBody};
-use sealrpc_core::{Client, Context, Error, Secret, Security, Target};
+use sealrpc_core::{Client, Context, Error, Secret, Target};
 use sealrpc_signers::GuestBundle;
 
 use super::api::{CreateInstance, CreateUser, method};

@@ -6,8 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sealrpc_core::security::Security;
 use sealrpc_core::security::{CounterSnapshot, RejectReason};
-use sealrpc_core::{Error, ErrorCode, Security};
+use sealrpc_core::{Error, ErrorCode};
 
 use super::ledger::Ledger;
 use super::wait_until;

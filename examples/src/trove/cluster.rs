@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sealrpc_core::notify::ListenerHandle;
+use sealrpc_core::security::Security;
 use sealrpc_core::security::{CounterSnapshot, Policy, RejectReason, ReplayConfig};
 use sealrpc_core::wire::Limits;
-use sealrpc_core::{Client, Security, ServerHandle};
+use sealrpc_core::{Client, ServerHandle};
 use tokio::sync::{Mutex, mpsc};
 
 use super::BoxError;

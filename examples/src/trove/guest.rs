@@ -7,11 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sealrpc_core::security::Policy;
+use sealrpc_core::security::Security;
 use sealrpc_core::transport::ListenSpec;
 use sealrpc_core::wire::Limits;
-use sealrpc_core::{
-    Access, Client, Context, HandlerError, Node, Rpc, Security, ServerHandle, Target,
-};
+use sealrpc_core::{Access, Client, Context, HandlerError, Node, Rpc, ServerHandle, Target};
 
 use super::BoxError;
 use super::api::{GuestReply, Heartbeat, Topics, UpdateStatus, method, rpc};

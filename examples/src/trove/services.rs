@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use sealrpc_core::security::Security;
 use sealrpc_core::transport::Transport;
-use sealrpc_core::{Access, Client, Context, Security, Server, ServerHandle, Target};
+use sealrpc_core::{Access, Client, Context, Server, ServerHandle, Target};
 use tokio::sync::mpsc;
 
 use super::BoxError;

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use sealrpc_core::notify::{ListenerHandle, Priority};
+use sealrpc_core::security::Security;
 use sealrpc_core::transport::Transport;
-use sealrpc_core::{Context, Node, Security};
+use sealrpc_core::{Context, Node};
 use serde::{Deserialize, Serialize};
 
 use super::BoxError;

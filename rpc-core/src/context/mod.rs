@@ -37,7 +37,7 @@ use crate::payload::{decode_value, encode_value};
 use crate::principal::Principal;
 use crate::secret::Secret;
 
-pub use wire::{MAX_CORRELATION_IDS, MAX_ENTRIES};
+pub(crate) use wire::{MAX_CORRELATION_IDS, MAX_ENTRIES};
 
 /// What travels with a request besides its arguments.
 ///
@@ -46,8 +46,7 @@ pub use wire::{MAX_CORRELATION_IDS, MAX_ENTRIES};
 /// encoded; secret entries are stored in [`Secret`] buffers (zeroized on drop), are shown
 /// as `[REDACTED]` by `Debug`, and make the message refuse to travel unsealed.
 ///
-/// Secrets received from a caller are never sent on implicitly (see the
-/// [module documentation](self) for what crosses to the next peer): a handler that calls
+/// Secrets received from a caller are never sent on implicitly: a handler that calls
 /// another service with its own context, a clone of it or a [`Context::child`] sends none
 /// of them; [`Context::forward_secret`] sends one by name.
 #[derive(Clone)]
@@ -94,6 +93,12 @@ pub fn new_request_id() -> String {
 }
 
 impl Context {
+    /// Most correlation ids a received context keeps (more are skipped).
+    pub const MAX_CORRELATION_IDS: usize = MAX_CORRELATION_IDS;
+    /// Most custom and secret entries, together, that a received context keeps (more are
+    /// skipped).
+    pub const MAX_ENTRIES: usize = MAX_ENTRIES;
+
     /// An empty context with a fresh request id.
     pub fn new() -> Self {
         Self {

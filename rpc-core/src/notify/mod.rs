@@ -14,7 +14,8 @@
 //! use std::sync::Arc;
 //! use std::sync::atomic::{AtomicU32, Ordering};
 //! use sealrpc_core::notify::{Filter, Priority};
-//! use sealrpc_core::{Context, MemoryTransport, Node, Principal, SecurityConfig};
+//! use sealrpc_core::{Context, MemoryTransport, Node, Principal};
+//! use sealrpc_core::security::SecurityConfig;
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let bus = MemoryTransport::new();

@@ -121,8 +121,8 @@ pub struct Header {
 impl Header {
     /// A call `id` to `dst`, worthless `ttl_ms` after now, answered at the caller's `reply`
     /// route. Like every constructor it stamps `ts` now and leaves `src` and `seal` to the
-    /// sending [`Security`](crate::Security), which writes its own principal and the seal
-    /// descriptor as it seals ([`Security::seal_and_sign`](crate::Security::seal_and_sign)).
+    /// sending [`Security`](crate::security::Security), which writes its own principal and the seal
+    /// descriptor as it seals ([`Security::seal_and_sign`](crate::security::Security::seal_and_sign)).
     pub fn call(id: MessageId, dst: String, ttl_ms: u64, reply: String) -> Self {
         Self {
             ttl: Some(ttl_ms),

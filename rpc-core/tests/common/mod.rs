@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use sealrpc_core::security::{KeyError, KeyResolver, Opener, Peer, Sealer, Signer, Verifier};
+use sealrpc_core::security::{Security, SecurityConfig};
 use sealrpc_core::transport::Transport;
 use sealrpc_core::wire::{KeyId, Role};
 use sealrpc_core::{
-    Client, Context, HandlerError, MemoryTransport, Principal, Security, SecurityConfig, Server,
-    ServerBuilder,
+    Client, Context, HandlerError, MemoryTransport, Principal, Server, ServerBuilder,
 };
 
 pub fn transport() -> Arc<dyn Transport> {

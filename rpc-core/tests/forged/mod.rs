@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use sealrpc_core::bytes::Bytes;
 use sealrpc_core::security::{Policy, Sealer, Signer};
+use sealrpc_core::security::{Security, SecurityConfig};
 use sealrpc_core::wire::{
     Header, KeyId, Kind, MessageId, RequestBody, SealInfo, SignatureItem, encode_envelope,
     signature_input,
 };
-use sealrpc_core::{Principal, Security, SecurityConfig, Version};
+use sealrpc_core::{Principal, Version};
 
 use crate::common::{ToyKeys, ToySeal, ToySigner};
 

@@ -15,9 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sealrpc_core::security::RejectReason;
+use sealrpc_core::security::Security;
 use sealrpc_core::transport::Transport;
 use sealrpc_core::{
-    Client, Context, Error, HandlerError, MemoryTransport, Security, Server, ServerHandle, Target,
+    Client, Context, Error, HandlerError, MemoryTransport, Server, ServerHandle, Target,
 };
 use sealrpc_signers::pg::{NotifyListener, PgRotationStore};
 use sealrpc_signers::{

@@ -15,10 +15,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sealrpc_core::security::Security;
 use sealrpc_core::security::{KeyError, RejectReason};
 use sealrpc_core::transport::Transport;
 use sealrpc_core::{
-    Client, Context, Error, HandlerError, MemoryTransport, Security, Server, ServerHandle, Target,
+    Client, Context, Error, HandlerError, MemoryTransport, Server, ServerHandle, Target,
 };
 use sealrpc_signers::{
     ControlPlaneKeys, GuestBundle, GuestKeys, ReloadStats, RotationFile, RotationWatcher,

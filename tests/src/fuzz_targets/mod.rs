@@ -34,11 +34,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sealrpc_core::bytes::Bytes;
+use sealrpc_core::security::SecurityConfig;
 use sealrpc_core::security::{Admitted, Auth, ClassPolicy, Mode, Opener, Policy};
 use sealrpc_core::wire::{
     EnvelopeRef, Header, KeyId, Limits, ReplyBody, RequestBody, encode_envelope, signature_input,
 };
-use sealrpc_core::{Principal, SecurityConfig, Version};
+use sealrpc_core::{Principal, Version};
 use sealrpc_signers::xchacha::{XChaChaOpener, seal_with};
 use sealrpc_signers::{
     ControlPlaneKeys, DerivedKeys, GuestBundle, GuestKeys, MasterSecret, RotationTable, derive_key,
