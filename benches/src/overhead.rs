@@ -43,6 +43,8 @@ pub struct Options {
     pub no_raw: bool,
     /// Skip the oslo.messaging baseline on AMQP (it runs only in full runs).
     pub no_oslo: bool,
+    /// The sealrpc rows publish calls straight to queues (`AmqpOptions::publish_to_queues`).
+    pub publish_to_queues: bool,
     /// The command line, for the report.
     pub command: String,
 }
@@ -63,6 +65,7 @@ impl Default for Options {
             no_memory: false,
             no_raw: false,
             no_oslo: false,
+            publish_to_queues: false,
             command: String::new(),
         }
     }
@@ -195,6 +198,7 @@ pub async fn run(opts: &Options) -> Result<Report, BoxError> {
         let connect = |name: &str| {
             AmqpTransport::connect(AmqpOptions {
                 connection_name: Some(name.to_owned()),
+                publish_to_queues: opts.publish_to_queues,
                 ..AmqpOptions::from_env().with_url(url.clone())
             })
         };

@@ -41,6 +41,9 @@ pub struct Row {
     pub cpu_us_per_call_seq: f64,
     /// CPU microseconds per call with calls in flight.
     pub cpu_us_per_call_conc: f64,
+    /// The local broker's CPU microseconds per sequential call (RabbitMQ rows with the
+    /// broker on this machine; `None` otherwise).
+    pub broker_cpu_us_per_call_seq: Option<f64>,
     /// p50 latency relative to plain's in the same block (1.0 for plain).
     pub p50_vs_plain: Option<f64>,
     /// Throughput in flight relative to plain's (1.0 for plain; lower is slower).
@@ -77,6 +80,12 @@ impl Row {
             in_flight,
             cpu_us_per_call_seq: m.seq_cpu_us(),
             cpu_us_per_call_conc: m.conc_cpu_us(),
+            // The memory transport does not use the broker: what it did meanwhile is noise.
+            broker_cpu_us_per_call_seq: if transport == "memory" {
+                None
+            } else {
+                m.seq_broker_us()
+            },
             p50_vs_plain: None,
             conc_vs_plain: None,
         }
@@ -225,7 +234,8 @@ impl Report {
             out,
             "latency = sequential calls; xplain = p50 / plain p50 (lower is better); \
              @N = calls/s with N in flight; thr/plain = that / plain's (higher is better); \
-             cpu = CPU us per call in this process (client + server, not the broker)"
+             cpu = CPU us per call in this process (client + server); \
+             broker = the local RabbitMQ's CPU us per sequential call"
         );
         let mut last = (String::new(), String::new());
         for r in &self.rows {
@@ -235,7 +245,7 @@ impl Report {
                 let _ = writeln!(out, "== {} {} ==", r.transport, r.size);
                 let _ = writeln!(
                     out,
-                    "{:<20} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>8} {:>8} {:>6}",
+                    "{:<20} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7} {:>6}",
                     "mode",
                     "p50 us",
                     "p99 us",
@@ -245,12 +255,13 @@ impl Report {
                     "thr/plain",
                     "cpu seq",
                     format!("cpu @{}", r.in_flight),
+                    "broker",
                     "calls"
                 );
             }
             let _ = writeln!(
                 out,
-                "{:<20} {:>9.1} {:>9.1} {:>7} {:>9.0} {:>9.0} {:>9} {:>8.1} {:>8.1} {:>6}{}",
+                "{:<20} {:>9.1} {:>9.1} {:>7} {:>9.0} {:>9.0} {:>9} {:>8.1} {:>8.1} {:>7} {:>6}{}",
                 r.mode,
                 r.p50_us,
                 r.p99_us,
@@ -260,6 +271,8 @@ impl Report {
                 fmt_ratio(r.conc_vs_plain),
                 r.cpu_us_per_call_seq,
                 r.cpu_us_per_call_conc,
+                r.broker_cpu_us_per_call_seq
+                    .map_or_else(|| "-".to_owned(), |b| format!("{b:.1}")),
                 r.calls_seq + r.calls_conc,
                 if r.errors > 0 {
                     format!("  ({} errors)", r.errors)

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::BoxError;
-use crate::cpu::process_cpu_ns;
+use crate::cpu::{broker_cpu_ns, process_cpu_ns};
 
 /// The future of one call.
 pub type CallFuture<'a> = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'a>>;
@@ -47,6 +47,8 @@ pub struct Measured {
     pub seq_wall_ns: u64,
     /// CPU time of the sequential batches (this process, all threads).
     pub seq_cpu_ns: u64,
+    /// The local broker's CPU time during the sequential batches (`None`: not visible).
+    pub seq_broker_ns: Option<u64>,
     /// Concurrent batches: calls, wall time and CPU time.
     pub conc_calls: u64,
     /// Wall time of the concurrent batches.
@@ -89,6 +91,12 @@ impl Measured {
         per_call_us(self.seq_cpu_ns, self.seq_calls())
     }
 
+    /// The local broker's CPU microseconds per sequential call, when it is visible.
+    pub fn seq_broker_us(&self) -> Option<f64> {
+        self.seq_broker_ns
+            .map(|ns| per_call_us(ns, self.seq_calls()))
+    }
+
     /// CPU microseconds per call with calls in flight.
     pub fn conc_cpu_us(&self) -> f64 {
         per_call_us(self.conc_cpu_ns, self.conc_calls)
@@ -126,6 +134,7 @@ impl std::fmt::Debug for Setup {
 }
 
 async fn sequential(caller: &dyn EchoCall, budget: &Budget, out: &mut Measured) {
+    let broker0 = broker_cpu_ns();
     let cpu0 = process_cpu_ns();
     let t0 = Instant::now();
     let mut n = 0u64;
@@ -150,6 +159,9 @@ async fn sequential(caller: &dyn EchoCall, budget: &Budget, out: &mut Measured) 
     }
     out.seq_wall_ns += t0.elapsed().as_nanos() as u64;
     out.seq_cpu_ns += process_cpu_ns().saturating_sub(cpu0);
+    if let (Some(b0), Some(b1)) = (broker0, broker_cpu_ns()) {
+        *out.seq_broker_ns.get_or_insert(0) += b1.saturating_sub(b0);
+    }
 }
 
 async fn concurrent(caller: &Arc<dyn EchoCall>, budget: &Budget, out: &mut Measured) {

@@ -56,12 +56,36 @@ impl Acker for AmqpAcker {
     }
 }
 
+/// How a receiver answers a call that offers both reply paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReplyPath {
+    /// Through the reply exchange with the caller's route token (a guest, which may not
+    /// write the default exchange); direct reply-to only when the call has no token.
+    Exchange,
+    /// By direct reply-to (the control plane, which may write the default exchange): one
+    /// broker queue hop and one consumer acknowledgement fewer per reply; the token only
+    /// when the call has no direct reply-to name.
+    Direct,
+}
+
+impl ReplyPath {
+    /// The path a listener with these options answers by.
+    pub(crate) fn of(opts: &AmqpOptions) -> Self {
+        if opts.declare_exchanges {
+            ReplyPath::Direct
+        } else {
+            ReplyPath::Exchange
+        }
+    }
+}
+
 /// Turns a lapin delivery into a transport [`Delivery`]; `ack` says whether it needs one.
 ///
-/// The delivery's `reply_to` is the caller's reply route token when the call names a
-/// well-formed one in the [`topology::REPLY_HEADER`] header (reply through the reply
-/// exchange), else the AMQP `reply_to` (a direct reply-to name).
-pub(crate) fn to_delivery(d: lapin::message::Delivery, ack: bool) -> Delivery {
+/// The delivery's `reply_to` is one of the two reply addresses a call may offer, as `path`
+/// prefers: the caller's reply route token when the call names a well-formed one in the
+/// [`topology::REPLY_HEADER`] header (reply through the reply exchange), or the AMQP
+/// `reply_to` when it is a direct reply-to name.
+pub(crate) fn to_delivery(d: lapin::message::Delivery, ack: bool, path: ReplyPath) -> Delivery {
     let props = &d.properties;
     let token = props.headers().as_ref().and_then(|h| {
         match h.inner().get(topology::REPLY_HEADER) {
@@ -71,8 +95,15 @@ pub(crate) fn to_delivery(d: lapin::message::Delivery, ack: bool) -> Delivery {
         }
         .filter(|t| topology::is_reply_token(t))
     });
+    let direct = props.reply_to().as_ref().map(|s| s.to_string());
+    let reply_to = match path {
+        ReplyPath::Exchange => token.or(direct),
+        ReplyPath::Direct => direct
+            .filter(|r| r.starts_with(topology::DIRECT_REPLY_TO))
+            .or(token),
+    };
     Delivery {
-        reply_to: token.or_else(|| props.reply_to().as_ref().map(|s| s.to_string())),
+        reply_to,
         broker_user: props.user_id().as_ref().map(|s| s.to_string()),
         acker: if ack {
             Some(Box::new(AmqpAcker(d.acker.clone())) as Box<dyn Acker>)
@@ -208,6 +239,7 @@ pub(crate) async fn forward(
     let mut all = stream::select_all(streams);
     let closing = sup.closing();
     tokio::pin!(closing);
+    let path = ReplyPath::of(&sup.opts);
     let alive = loop {
         let next = tokio::select! {
             n = all.next() => n,
@@ -216,7 +248,7 @@ pub(crate) async fn forward(
         };
         match next {
             Some(Some(Ok(d))) => {
-                if tx.send(to_delivery(d, true)).await.is_err() {
+                if tx.send(to_delivery(d, true, path)).await.is_err() {
                     break false;
                 }
             }

@@ -7,7 +7,8 @@
 //! [`REPLY_HEADER`](crate::topology::REPLY_HEADER) header. A guest then replies through
 //! the reply exchange and needs no write on the default exchange (which routes to any
 //! queue by name); an old guest, which knows only the AMQP `reply_to`, still replies by
-//! direct reply-to.
+//! direct reply-to, and so does a control-plane server, which may write the default
+//! exchange (see [`ReplyPath`](crate::consume::ReplyPath)).
 //!
 //! Each inbox owns a few confirm-mode channels (`AmqpOptions::publisher_channels`), each
 //! consuming `amq.rabbitmq.reply-to` (no-ack, as RabbitMQ requires) into the inbox; a call
@@ -40,7 +41,7 @@ use sealrpc_core::transport::{Delivery, TransportError};
 use tokio::sync::{Mutex as AsyncMutex, mpsc, watch};
 
 use crate::connection::{Link, Supervisor, reestablish};
-use crate::consume::to_delivery;
+use crate::consume::{ReplyPath, to_delivery};
 use crate::error;
 use crate::options::AmqpOptions;
 use crate::publish::{self, Failed, PendingConfirm, Publish};
@@ -354,7 +355,12 @@ async fn forward(consumers: Consumers, sup: &Supervisor, tx: &mpsc::Sender<Deliv
         match next {
             Some((ack, Some(Ok(d)))) => {
                 let acker = d.acker.clone();
-                if tx.send(to_delivery(d, false)).await.is_err() {
+                // A reply is answered by nobody: its reply path does not matter.
+                if tx
+                    .send(to_delivery(d, false, ReplyPath::Exchange))
+                    .await
+                    .is_err()
+                {
                     return all;
                 }
                 if ack && unacked.push(acker) >= ACK_BATCH {

@@ -104,6 +104,19 @@ pub fn route(control_exchange: &str, to: &Address) -> (String, String) {
     }
 }
 
+/// The `(exchange, routing key)` the control plane publishes `to` with when it publishes
+/// to queues directly ([`AmqpOptions::publish_to_queues`]): calls and casts to a topic or a
+/// server through the default exchange, by the name of the queue that [`route`] would reach
+/// through the control exchange (each such queue is bound there with its own name, and
+/// nothing else is); everything else as [`route`].
+pub fn queue_route(control_exchange: &str, to: &Address) -> (String, String) {
+    match to {
+        Address::Topic(t) => (String::new(), shared_queue(t)),
+        Address::Server { topic, server } => (String::new(), server_queue(topic, server)),
+        other => route(control_exchange, other),
+    }
+}
+
 /// The `(exchange, routing key)` a restricted guest publishes `to` with: calls and casts
 /// through the topic's ingress exchange, everything else as [`route`].
 pub fn guest_route(control_exchange: &str, to: &Address) -> (String, String) {

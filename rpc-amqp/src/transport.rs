@@ -269,7 +269,9 @@ impl AmqpTransport {
                 format!("{r:?} is neither a reply route token nor a direct reply-to name"),
             ));
         }
-        Ok(if opts.declare_exchanges {
+        Ok(if opts.declare_exchanges && opts.publish_to_queues {
+            topology::queue_route(&opts.control_exchange, &msg.to)
+        } else if opts.declare_exchanges {
             topology::route(&opts.control_exchange, &msg.to)
         } else {
             topology::guest_route(&opts.control_exchange, &msg.to)

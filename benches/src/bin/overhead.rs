@@ -1,6 +1,6 @@
 //! `cargo run --release -p sealrpc-benches --bin overhead -- [--quick] [--amqp [URL]] [--json]
 //! [--sizes 100B,1KiB,64KiB,1MiB] [--calls N] [--modes plain,signed+sealed] [--in-flight N]
-//! [--rounds N] [--no-memory] [--no-raw] [--no-oslo] [--workers N]`
+//! [--rounds N] [--no-memory] [--no-raw] [--no-oslo] [--publish-to-queues] [--workers N]`
 //!
 //! The same echo call under every security mode, side by side, interleaved; on the memory
 //! transport and, with `--amqp`, on RabbitMQ beside the raw lapin floors. Prints the table
@@ -14,7 +14,8 @@ use sealrpc_benches::modes::SecMode;
 use sealrpc_benches::overhead::{Options, parse_size, run};
 
 const USAGE: &str = "usage: overhead [--quick] [--amqp [URL]] [--json] [--sizes LIST] \
-[--calls N] [--modes LIST] [--in-flight N] [--rounds N] [--no-memory] [--no-raw] [--no-oslo] [--workers N]
+[--calls N] [--modes LIST] [--in-flight N] [--rounds N] [--no-memory] [--no-raw] [--no-oslo]
+  [--publish-to-queues] [--workers N]
   --quick         CI smoke: tiny budgets, every row (figures not meaningful)
   --amqp [URL]    also run on RabbitMQ (default: $AMQP_ADDR or amqp://guest:guest@127.0.0.1:5672/%2f)
   --json          print the report as JSON
@@ -27,6 +28,9 @@ const USAGE: &str = "usage: overhead [--quick] [--amqp [URL]] [--json] [--sizes 
   --no-raw        skip the raw lapin floors
   --no-oslo       skip the oslo.messaging baseline (benches/oslo/run.sh, run after each
                   RabbitMQ block in full runs; skipped with a note when it cannot run)
+  --publish-to-queues
+                  the sealrpc rows publish calls straight to queues through the default
+                  exchange (AmqpOptions::publish_to_queues; off by default)
   --workers N     tokio worker threads (default: one per CPU)";
 
 fn parse(args: &[String]) -> Result<(Options, bool, Option<usize>), String> {
@@ -52,6 +56,7 @@ fn parse(args: &[String]) -> Result<(Options, bool, Option<usize>), String> {
             "--no-memory" => opts.no_memory = true,
             "--no-raw" => opts.no_raw = true,
             "--no-oslo" => opts.no_oslo = true,
+            "--publish-to-queues" => opts.publish_to_queues = true,
             "--workers" => {
                 let v = value(&mut it, "--workers")?;
                 workers = Some(v.parse().map_err(|_| format!("bad --workers {v:?}"))?);

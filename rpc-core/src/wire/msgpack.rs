@@ -116,16 +116,18 @@ impl<'a> Raw<'a> {
         let mut buf = &rest[hdr..];
         let mut out = Vec::with_capacity(len.min(buf.len()));
         for _ in 0..len {
-            let (item, after) = split_value(buf, MAX_DEPTH)?;
-            out.push(item);
+            // Validated with the array: only measured here.
+            let end = skip_len(buf).ok_or(CodecError::Truncated)?;
+            let (item, after) = buf.split_at_checked(end).ok_or(CodecError::Truncated)?;
+            out.push(Raw(item));
             buf = after;
         }
         Ok(out)
     }
 }
 
-/// Length of the first value of `buf` (already validated), checking that the keys of every
-/// map within it are strings.
+/// Length of the first value of `buf` (already validated, so only measured), checking that
+/// the keys of every map within it are strings.
 fn str_keys_len(buf: &[u8], depth: usize, what: &'static str) -> Result<usize, CodecError> {
     if depth == 0 {
         return Err(CodecError::TooDeep);
@@ -138,7 +140,7 @@ fn str_keys_len(buf: &[u8], depth: usize, what: &'static str) -> Result<usize, C
         0x80..=0x8f => (1, usize::from(m & 0x0f), true),
         0xde => (3, be_len(buf, 2)?, true),
         0xdf => (5, be_len(buf, 4)?, true),
-        _ => return value_len(buf, depth),
+        _ => return skip_len(buf).ok_or(CodecError::Truncated),
     };
     let mut pos = hdr;
     for _ in 0..count {
@@ -147,7 +149,7 @@ fn str_keys_len(buf: &[u8], depth: usize, what: &'static str) -> Result<usize, C
             if str_span(key).is_none() {
                 return Err(CodecError::NonStringKey(what));
             }
-            pos += value_len(key, depth - 1)?;
+            pos += skip_len(key).ok_or(CodecError::Truncated)?;
         }
         let value = buf.get(pos..).ok_or(CodecError::Truncated)?;
         pos += str_keys_len(value, depth - 1, what)?;
@@ -164,12 +166,21 @@ pub struct Entries<'a> {
 }
 
 impl<'a> Entries<'a> {
+    /// The next entry. The map was validated whole (every [`Raw`] is), so this only splits
+    /// it: the key's UTF-8 is checked once more, to hand it out as `&str`, and the value is
+    /// measured without being validated again.
     fn entry(&mut self) -> Result<(&'a str, Raw<'a>), CodecError> {
-        let (key, after_key) = split_value(self.buf, MAX_DEPTH)?;
-        let key = key.as_str().ok_or(CodecError::NonStringKey(self.what))?;
-        let (value, after_value) = split_value(after_key, MAX_DEPTH)?;
+        let (off, len) = str_span(self.buf).ok_or(CodecError::NonStringKey(self.what))?;
+        let key_end = off.checked_add(len).ok_or(CodecError::Truncated)?;
+        let key = self.buf.get(off..key_end).ok_or(CodecError::Truncated)?;
+        let key = std::str::from_utf8(key).map_err(|_| CodecError::InvalidUtf8)?;
+        let after_key = self.buf.get(key_end..).ok_or(CodecError::Truncated)?;
+        let value_end = skip_len(after_key).ok_or(CodecError::Truncated)?;
+        let (value, after_value) = after_key
+            .split_at_checked(value_end)
+            .ok_or(CodecError::Truncated)?;
         self.buf = after_value;
-        Ok((key, value))
+        Ok((key, Raw(value)))
     }
 }
 
@@ -304,3 +315,54 @@ fn items_len(buf: &[u8], hdr: usize, count: usize, depth: usize) -> Result<usize
     }
     Ok(pos)
 }
+
+/// Length in bytes of the first value of `buf`, which lies inside a value that
+/// [`value_len`] has validated: the same walk without checking UTF-8 or depth again (both
+/// held when it was validated). `None` only if `buf` is not such a value (every length is
+/// still bounds-checked, so nothing can panic).
+fn skip_len(buf: &[u8]) -> Option<usize> {
+    let m = *buf.first()?;
+    let len = |width: usize| be_len(buf, width).ok();
+    let payload = |hdr: usize, n: usize| {
+        let total = hdr.checked_add(n)?;
+        (buf.len() >= total).then_some(total)
+    };
+    let fixed = |n: usize| (buf.len() >= n).then_some(n);
+    match m {
+        0x00..=0x7f | 0xe0..=0xff | 0xc0..=0xc3 => Some(1),
+        0xcc | 0xd0 => fixed(2),
+        0xcd | 0xd1 => fixed(3),
+        0xce | 0xd2 | 0xca => fixed(5),
+        0xcf | 0xd3 | 0xcb => fixed(9),
+        0xa0..=0xbf => payload(1, usize::from(m & 0x1f)),
+        0xd9 | 0xc4 => payload(2, len(1)?),
+        0xda | 0xc5 => payload(3, len(2)?),
+        0xdb | 0xc6 => payload(5, len(4)?),
+        0xd4 => fixed(3),
+        0xd5 => fixed(4),
+        0xd6 => fixed(6),
+        0xd7 => fixed(10),
+        0xd8 => fixed(18),
+        0xc7 => payload(3, len(1)?),
+        0xc8 => payload(4, len(2)?),
+        0xc9 => payload(6, len(4)?),
+        0x90..=0x9f => skip_items(buf, 1, usize::from(m & 0x0f)),
+        0xdc => skip_items(buf, 3, len(2)?),
+        0xdd => skip_items(buf, 5, len(4)?),
+        0x80..=0x8f => skip_items(buf, 1, 2 * usize::from(m & 0x0f)),
+        0xde => skip_items(buf, 3, len(2)?.checked_mul(2)?),
+        0xdf => skip_items(buf, 5, len(4)?.checked_mul(2)?),
+    }
+}
+
+fn skip_items(buf: &[u8], hdr: usize, count: usize) -> Option<usize> {
+    let mut pos = hdr;
+    for _ in 0..count {
+        pos = pos.checked_add(skip_len(buf.get(pos..)?)?)?;
+    }
+    (buf.len() >= pos).then_some(pos)
+}
+
+#[cfg(test)]
+#[path = "msgpack_tests.rs"]
+mod tests;
