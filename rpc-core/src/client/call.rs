@@ -16,7 +16,7 @@ use super::{Inner, reply};
 use crate::error::Error;
 use crate::layer::SealRequest;
 use crate::security::Outbound;
-use crate::transport::{Confirm, Outgoing, TransportError, TransportErrorKind};
+use crate::transport::{Address, Confirm, Outgoing, TransportError, TransportErrorKind};
 use crate::wire::{Header, Kind, MessageId, RequestBody};
 
 fn millis(d: Duration) -> u64 {
@@ -72,8 +72,15 @@ impl Inner {
             .filter(|m| !m.is_zero())
     }
 
-    /// The message to seal, sign and send for `req` under `header` (a call's or a cast's).
-    fn message(&self, req: &CallRequest, header: Header, ttl: Option<Duration>) -> SealRequest {
+    /// The message to seal, sign and send for `req` to `to` (its target's address) under
+    /// `header` (a call's or a cast's).
+    fn message(
+        &self,
+        req: &CallRequest,
+        to: Address,
+        header: Header,
+        ttl: Option<Duration>,
+    ) -> SealRequest {
         let is_call = header.kind == Kind::Call;
         // A monitored call asks the server to heartbeat at about half its monitor timeout.
         let monitor = self
@@ -96,7 +103,7 @@ impl Inner {
                 carries_secret: req.carries_secret(),
             },
             outgoing: Outgoing {
-                to: req.target.address(),
+                to,
                 payload: Bytes::new(),
                 reply_to: is_call.then(|| self.route.clone()),
                 expiration: ttl,
@@ -153,13 +160,9 @@ async fn call_inner(
     if ttl.is_zero() {
         return Err(Error::Timeout(timeout));
     }
-    let header = Header::call(
-        id,
-        req.target.address().dst(),
-        millis(ttl),
-        inner.route.clone(),
-    );
-    let message = inner.message(req, header, Some(ttl));
+    let to = req.target.address();
+    let header = Header::call(id, to.dst(), millis(ttl), inner.route.clone());
+    let message = inner.message(req, to, header, Some(ttl));
     let (_guard, waiting) = inner
         .pending
         .register(id, req.target.effective_peer())
@@ -242,12 +245,12 @@ pub(crate) async fn cast(inner: &Arc<Inner>, req: CallRequest) -> Result<(), Err
             (None, None) => None,
             (t, d) => Some(effective_timeout(t.unwrap_or(Duration::MAX), d)?),
         };
-        let (dst, ttl_ms) = (req.target.address().dst(), ttl.map(millis));
+        let (to, ttl_ms) = (req.target.address(), ttl.map(millis));
         let header = match kind {
-            Kind::Fanout => Header::fanout(id, dst, ttl_ms),
-            _ => Header::cast(id, dst, ttl_ms),
+            Kind::Fanout => Header::fanout(id, to.dst(), ttl_ms),
+            _ => Header::cast(id, to.dst(), ttl_ms),
         };
-        let message = inner.message(&req, header, ttl);
+        let message = inner.message(&req, to, header, ttl);
         let result = inner.sender.clone().oneshot(message).await;
         if let Err(e) = &result {
             tracing::debug!(code = %e.code(), "cast failed");
