@@ -260,8 +260,25 @@ fn be_len(buf: &[u8], width: usize) -> Result<usize, CodecError> {
     })
 }
 
-/// Length in bytes of the first encoded value of `buf`.
+/// Length in bytes of the first encoded value of `buf`, validated.
 fn value_len(buf: &[u8], depth: usize) -> Result<usize, CodecError> {
+    walk_len::<VALIDATE>(buf, depth)
+}
+
+/// Length in bytes of the first value of `buf`, which lies inside a validated value.
+/// `None` only if `buf` is not such a value (lengths and depth are still checked, so
+/// nothing can panic or run away).
+fn skip_len(buf: &[u8]) -> Option<usize> {
+    walk_len::<MEASURE>(buf, MAX_DEPTH).ok()
+}
+
+/// [`walk_len`] checks everything: the value is new (see [`split_value`]).
+const VALIDATE: bool = true;
+/// [`walk_len`] checks lengths and depth but not UTF-8 again: the value lies inside one
+/// that was validated (every [`Raw`] was). A constant, so each walk is compiled apart.
+const MEASURE: bool = false;
+
+fn walk_len<const CHECK_UTF8: bool>(buf: &[u8], depth: usize) -> Result<usize, CodecError> {
     if depth == 0 {
         return Err(CodecError::TooDeep);
     }
@@ -273,9 +290,12 @@ fn value_len(buf: &[u8], depth: usize) -> Result<usize, CodecError> {
     };
     let utf8 = |hdr: usize, len: usize| {
         let total = payload(hdr, len)?;
-        std::str::from_utf8(&buf[hdr..total]).map_err(|_| CodecError::InvalidUtf8)?;
+        if CHECK_UTF8 {
+            std::str::from_utf8(&buf[hdr..total]).map_err(|_| CodecError::InvalidUtf8)?;
+        }
         Ok::<usize, CodecError>(total)
     };
+    let items = |hdr: usize, count: usize| items_len::<CHECK_UTF8>(buf, hdr, count, depth);
     match m {
         0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => Ok(1),
         0xc1 => Err(CodecError::Malformed("reserved marker 0xc1")),
@@ -298,69 +318,27 @@ fn value_len(buf: &[u8], depth: usize) -> Result<usize, CodecError> {
         0xc7 => payload(3, be_len(buf, 1)?),
         0xc8 => payload(4, be_len(buf, 2)?),
         0xc9 => payload(6, be_len(buf, 4)?),
-        0x90..=0x9f => items_len(buf, 1, usize::from(m & 0x0f), depth),
-        0xdc => items_len(buf, 3, be_len(buf, 2)?, depth),
-        0xdd => items_len(buf, 5, be_len(buf, 4)?, depth),
-        0x80..=0x8f => items_len(buf, 1, 2 * usize::from(m & 0x0f), depth),
-        0xde => items_len(buf, 3, 2 * be_len(buf, 2)?, depth),
-        0xdf => items_len(buf, 5, 2 * be_len(buf, 4)?, depth),
+        0x90..=0x9f => items(1, usize::from(m & 0x0f)),
+        0xdc => items(3, be_len(buf, 2)?),
+        0xdd => items(5, be_len(buf, 4)?),
+        0x80..=0x8f => items(1, 2 * usize::from(m & 0x0f)),
+        0xde => items(3, 2 * be_len(buf, 2)?),
+        0xdf => items(5, 2 * be_len(buf, 4)?),
     }
 }
 
-fn items_len(buf: &[u8], hdr: usize, count: usize, depth: usize) -> Result<usize, CodecError> {
+fn items_len<const CHECK_UTF8: bool>(
+    buf: &[u8],
+    hdr: usize,
+    count: usize,
+    depth: usize,
+) -> Result<usize, CodecError> {
     let mut pos = hdr;
     need(buf, pos)?;
     for _ in 0..count {
-        pos += value_len(&buf[pos..], depth - 1)?;
+        pos += walk_len::<CHECK_UTF8>(&buf[pos..], depth - 1)?;
     }
     Ok(pos)
-}
-
-/// Length in bytes of the first value of `buf`, which lies inside a value that
-/// [`value_len`] has validated: the same walk without checking UTF-8 or depth again (both
-/// held when it was validated). `None` only if `buf` is not such a value (every length is
-/// still bounds-checked, so nothing can panic).
-fn skip_len(buf: &[u8]) -> Option<usize> {
-    let m = *buf.first()?;
-    let len = |width: usize| be_len(buf, width).ok();
-    let payload = |hdr: usize, n: usize| {
-        let total = hdr.checked_add(n)?;
-        (buf.len() >= total).then_some(total)
-    };
-    let fixed = |n: usize| (buf.len() >= n).then_some(n);
-    match m {
-        0x00..=0x7f | 0xe0..=0xff | 0xc0..=0xc3 => Some(1),
-        0xcc | 0xd0 => fixed(2),
-        0xcd | 0xd1 => fixed(3),
-        0xce | 0xd2 | 0xca => fixed(5),
-        0xcf | 0xd3 | 0xcb => fixed(9),
-        0xa0..=0xbf => payload(1, usize::from(m & 0x1f)),
-        0xd9 | 0xc4 => payload(2, len(1)?),
-        0xda | 0xc5 => payload(3, len(2)?),
-        0xdb | 0xc6 => payload(5, len(4)?),
-        0xd4 => fixed(3),
-        0xd5 => fixed(4),
-        0xd6 => fixed(6),
-        0xd7 => fixed(10),
-        0xd8 => fixed(18),
-        0xc7 => payload(3, len(1)?),
-        0xc8 => payload(4, len(2)?),
-        0xc9 => payload(6, len(4)?),
-        0x90..=0x9f => skip_items(buf, 1, usize::from(m & 0x0f)),
-        0xdc => skip_items(buf, 3, len(2)?),
-        0xdd => skip_items(buf, 5, len(4)?),
-        0x80..=0x8f => skip_items(buf, 1, 2 * usize::from(m & 0x0f)),
-        0xde => skip_items(buf, 3, len(2)?.checked_mul(2)?),
-        0xdf => skip_items(buf, 5, len(4)?.checked_mul(2)?),
-    }
-}
-
-fn skip_items(buf: &[u8], hdr: usize, count: usize) -> Option<usize> {
-    let mut pos = hdr;
-    for _ in 0..count {
-        pos = pos.checked_add(skip_len(buf.get(pos..)?)?)?;
-    }
-    (buf.len() >= pos).then_some(pos)
 }
 
 #[cfg(test)]
