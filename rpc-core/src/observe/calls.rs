@@ -1,9 +1,10 @@
 //! One timer per call (client) or per admitted request (server): the in-flight gauge while
 //! it runs, then its outcome and latency. Dropped unfinished, it counts as [`CANCELLED`].
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use metrics::{Gauge, Label};
+use metrics::{Gauge, Label, SharedString};
 
 use super::{
     CANCELLED, CLIENT_CALL_DURATION, CLIENT_CALLS, CLIENT_CALLS_IN_FLIGHT, OK,
@@ -46,7 +47,8 @@ pub(crate) struct CallTimer {
 impl CallTimer {
     /// A call or cast a client sends (`method` as the application names it).
     pub(crate) fn client(method: &str, kind: Kind) -> Self {
-        Self::start(&CLIENT, method.to_owned(), kind)
+        // Shared: the timer's three metrics clone the label without allocating.
+        Self::start(&CLIENT, SharedString::from_shared(Arc::from(method)), kind)
     }
 
     /// A request a server admitted: `method` is the peer's, so it becomes a label only when
@@ -55,7 +57,7 @@ impl CallTimer {
         Self::start(&SERVER, methods::label(method), kind)
     }
 
-    fn start(names: &'static Names, method: String, kind: Kind) -> Self {
+    fn start(names: &'static Names, method: SharedString, kind: Kind) -> Self {
         let labels = [
             Label::new("method", method),
             Label::new("kind", kind.as_str()),
