@@ -117,6 +117,7 @@ mod server;
 mod target;
 pub mod transport;
 mod version;
+mod wiped;
 pub mod wire;
 
 pub use client::{CallRequest, CallResponse, Client, ClientBuilder, ClientService, Prepared};

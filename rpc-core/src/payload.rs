@@ -4,7 +4,6 @@
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use zeroize::Zeroizing;
 
 use crate::secret::encode_tracked;
 use crate::wire::CodecError;
@@ -26,7 +25,7 @@ impl Encoded {
     /// Wraps freshly encoded bytes; secret-bearing bytes get a zeroizing owner.
     pub(crate) fn new(bytes: Vec<u8>, carries_secret: bool) -> Self {
         let bytes = if carries_secret {
-            Bytes::from_owner(Zeroizing::new(bytes))
+            Bytes::from_owner(crate::wiped::WipedBytes::new(bytes))
         } else {
             Bytes::from(bytes)
         };

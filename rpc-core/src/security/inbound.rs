@@ -333,7 +333,7 @@ impl Security {
                     .open(key, &seal.nonce, c.env.header, c.env.body)
                     .map_err(|e| c.fail(key_reason(e)))?;
                 // The plaintext may hold a Secret's value: wiped when its last slice drops.
-                Ok(Bytes::from_owner(zeroize::Zeroizing::new(plain)))
+                Ok(Bytes::from_owner(crate::wiped::WipedBytes::new(plain)))
             }
             _ => Ok(bytes.slice_ref(c.env.body)),
         }

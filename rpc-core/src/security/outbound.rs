@@ -1,8 +1,6 @@
 //! The send pipeline: encode, seal (associated data = the exact header bytes), then sign
 //! the header and body bytes as they will be sent.
 
-use zeroize::Zeroize;
-
 use super::Security;
 use super::hooks::Peer;
 use super::policy::{Mode, PeerClass};
@@ -33,7 +31,7 @@ struct Plaintext {
 impl Drop for Plaintext {
     fn drop(&mut self) {
         if self.secret {
-            self.bytes.zeroize();
+            crate::wiped::wipe(&mut self.bytes);
         }
     }
 }
