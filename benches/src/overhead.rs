@@ -115,7 +115,8 @@ pub fn parse_size(s: &str) -> Option<(String, usize)> {
     Some((label, bytes))
 }
 
-fn unique(prefix: &str) -> String {
+/// `prefix` and 12 random hex digits: a name no other run uses (topics, queues).
+pub fn unique(prefix: &str) -> String {
     let mut id = [0u8; 6];
     sealrpc_core::rand::fill(&mut id);
     format!(

@@ -87,20 +87,23 @@ impl ReplyPath {
 /// `reply_to` when it is a direct reply-to name.
 pub(crate) fn to_delivery(d: lapin::message::Delivery, ack: bool, path: ReplyPath) -> Delivery {
     let props = &d.properties;
-    let token = props.headers().as_ref().and_then(|h| {
-        match h.inner().get(topology::REPLY_HEADER) {
-            Some(AMQPValue::LongString(s)) => Some(s.to_string()),
-            Some(AMQPValue::ShortString(s)) => Some(s.to_string()),
-            _ => None,
-        }
-        .filter(|t| topology::is_reply_token(t))
-    });
-    let direct = props.reply_to().as_ref().map(|s| s.to_string());
+    // Read lazily: only the address taken is copied out.
+    let token = || {
+        props.headers().as_ref().and_then(|h| {
+            match h.inner().get(topology::REPLY_HEADER) {
+                Some(AMQPValue::LongString(s)) => Some(s.to_string()),
+                Some(AMQPValue::ShortString(s)) => Some(s.to_string()),
+                _ => None,
+            }
+            .filter(|t| topology::is_reply_token(t))
+        })
+    };
+    let direct = || props.reply_to().as_ref().map(|s| s.to_string());
     let reply_to = match path {
-        ReplyPath::Exchange => token.or(direct),
-        ReplyPath::Direct => direct
+        ReplyPath::Exchange => token().or_else(direct),
+        ReplyPath::Direct => direct()
             .filter(|r| r.starts_with(topology::DIRECT_REPLY_TO))
-            .or(token),
+            .or_else(token),
     };
     Delivery {
         reply_to,

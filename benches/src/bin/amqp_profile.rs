@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use sealrpc_amqp::{AmqpOptions, AmqpTransport};
 use sealrpc_benches::cpu::{broker_cpu_ns, process_cpu_ns};
 use sealrpc_benches::modes::{BenchKeys, SecMode};
-use sealrpc_benches::overhead::parse_size;
+use sealrpc_benches::overhead::{parse_size, unique};
 use sealrpc_benches::raw::{RawEcho, RawSemantics};
 use sealrpc_benches::runner::EchoCall;
 use sealrpc_benches::workload::EchoRpc;
@@ -80,9 +80,7 @@ async fn run(
                 .await
                 .map_err(|e| e.to_string())?,
         );
-        let mut id = [0u8; 6];
-        sealrpc_core::rand::fill(&mut id);
-        let topic = format!("profile-{}", hex(&id));
+        let topic = unique("profile");
         let rpc = EchoRpc::start(
             &keys,
             mode,
@@ -145,10 +143,6 @@ async fn measure(
         t.close().await;
     }
     Ok(())
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn main() -> std::process::ExitCode {
