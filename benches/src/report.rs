@@ -127,6 +127,9 @@ pub struct Machine {
     pub nproc: usize,
     /// CPU model from /proc/cpuinfo.
     pub cpu: String,
+    /// The primitives' backends this build runs on this CPU
+    /// ([`sealrpc_signers::CryptoBackends`]).
+    pub crypto: String,
     /// Load average (1 min) when the run started.
     pub load_start: f64,
     /// Load average (1 min) when the run ended.
@@ -148,6 +151,7 @@ impl Machine {
         Self {
             nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
             cpu,
+            crypto: sealrpc_signers::CryptoBackends::detect().to_string(),
             load_start: load1(),
             load_end: 0.0,
         }
@@ -230,6 +234,7 @@ impl Report {
             self.seconds
         );
         let _ = writeln!(out, "command: {}", self.command);
+        let _ = writeln!(out, "crypto backends: {}", m.crypto);
         let _ = writeln!(
             out,
             "latency = sequential calls; xplain = p50 / plain p50 (lower is better); \
@@ -304,7 +309,11 @@ impl Report {
         }
         if !self.targets.is_empty() {
             let _ = writeln!(out);
-            let _ = writeln!(out, "targets (issue 15) on {} x {}:", m.nproc, m.cpu);
+            let _ = writeln!(
+                out,
+                "targets (issue 15) on {} x {} ({}):",
+                m.nproc, m.cpu, m.crypto
+            );
             for t in &self.targets {
                 let _ = writeln!(
                     out,

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod assemble;
+mod backends;
 pub mod bundle;
 pub mod cache;
 pub mod control;
@@ -34,6 +35,7 @@ pub mod source;
 pub mod watcher;
 pub mod xchacha;
 
+pub use backends::CryptoBackends;
 pub use bundle::GuestBundle;
 pub use control::ControlPlaneKeys;
 pub use derive::derive_key;

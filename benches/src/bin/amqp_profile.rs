@@ -163,6 +163,10 @@ fn main() -> std::process::ExitCode {
         eprintln!("{USAGE}");
         return std::process::ExitCode::from(2);
     };
+    eprintln!(
+        "crypto backends: {}",
+        sealrpc_signers::CryptoBackends::detect()
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
