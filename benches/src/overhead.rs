@@ -217,7 +217,7 @@ pub async fn run(opts: &Options) -> Result<Report, BoxError> {
                 && !opts.no_raw
                 && let Some(url) = &amqp_url
             {
-                for sem in [RawSemantics::Floor, RawSemantics::Confirmed] {
+                for sem in RawSemantics::ALL {
                     let raw = Arc::new(RawEcho::start(url, sem, *bytes).await?);
                     raws.push(Arc::clone(&raw));
                     setups.push(Setup {

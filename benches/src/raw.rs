@@ -9,7 +9,14 @@
 //!   side — the absolute floor of one round trip through the broker;
 //! - [`RawSemantics::Confirmed`]: the delivery semantics `sealrpc-amqp` gives every message
 //!   — requests `mandatory` and confirmed before waiting for the reply, replies confirmed,
-//!   requests acknowledged by the echo consumer after replying.
+//!   requests acknowledged by the echo consumer after replying;
+//! - [`RawSemantics::Topology`]: `Confirmed` plus what `sealrpc-amqp` asks of the broker
+//!   besides delivery: requests routed through a topic exchange (the control exchange)
+//!   instead of straight to the queue, and the properties `sealrpc-amqp` sets (`user-id`,
+//!   which the broker checks against the connection's user; `delivery-mode`; a per-message
+//!   `expiration`; the reply route token in `headers`). What this row adds over
+//!   `raw-lapin+confirms` is the broker's share of sealrpc's topology; what `plain` adds
+//!   over this row is sealrpc's own.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,9 +25,9 @@ use std::sync::{Arc, Mutex};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::{FieldTable, ShortString};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use tokio::sync::oneshot;
 
@@ -38,6 +45,8 @@ pub enum RawSemantics {
     /// Mandatory + publisher confirms on requests and replies, manual ack (what
     /// `sealrpc-amqp` does for every message).
     Confirmed,
+    /// `Confirmed`, routed through a topic exchange, with `sealrpc-amqp`'s properties.
+    Topology,
 }
 
 impl RawSemantics {
@@ -46,9 +55,23 @@ impl RawSemantics {
         match self {
             RawSemantics::Floor => "raw-lapin",
             RawSemantics::Confirmed => "raw-lapin+confirms",
+            RawSemantics::Topology => "raw-lapin+topology",
         }
     }
+
+    /// Every variant, in report order.
+    pub const ALL: [RawSemantics; 3] = [
+        RawSemantics::Floor,
+        RawSemantics::Confirmed,
+        RawSemantics::Topology,
+    ];
 }
+
+/// The per-message TTL the topology floor sets on requests (sealrpc sets the call's).
+const TOPOLOGY_EXPIRATION_MS: &str = "30000";
+
+/// A reply route token of the form `sealrpc-amqp` puts in its requests' headers.
+const TOPOLOGY_REPLY_TOKEN: &str = "sealrpc-reply.000000000000000000000000";
 
 type Waiters = Arc<Mutex<HashMap<u64, oneshot::Sender<usize>>>>;
 
@@ -59,6 +82,10 @@ pub struct RawEcho {
     server: Connection,
     channel: Channel,
     queue: String,
+    /// Where requests go: the default exchange, or the topology floor's topic exchange.
+    exchange: String,
+    /// The connection's user, for `user-id` (topology floor only).
+    user: String,
     payload: Vec<u8>,
     next: AtomicU64,
     waiters: Waiters,
@@ -89,7 +116,12 @@ impl RawEcho {
         semantics: RawSemantics,
         payload_len: usize,
     ) -> Result<Self, BoxError> {
-        let confirmed = semantics == RawSemantics::Confirmed;
+        let confirmed = semantics != RawSemantics::Floor;
+        let topology = semantics == RawSemantics::Topology;
+        let user = url
+            .parse::<lapin::uri::AMQPUri>()
+            .map(|u| u.authority.userinfo.username)
+            .unwrap_or_default();
         let server = Connection::connect(url, ConnectionProperties::default()).await?;
         let client = Connection::connect(url, ConnectionProperties::default()).await?;
 
@@ -115,6 +147,31 @@ impl RawEcho {
             FieldTable::default(),
         )
         .await?;
+        let exchange = if topology {
+            let x = format!("{queue}.x");
+            sch.exchange_declare(
+                x.as_str().into(),
+                lapin::ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    auto_delete: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+            sch.queue_bind(
+                queue.as_str().into(),
+                x.as_str().into(),
+                queue.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+            x
+        } else {
+            String::new()
+        };
+        let reply_user = user.clone();
         let mut consumer = sch
             .basic_consume(
                 queue.as_str().into(),
@@ -132,6 +189,11 @@ impl RawEcho {
                     continue;
                 };
                 let mut props = BasicProperties::default();
+                if topology {
+                    props = props
+                        .with_user_id(reply_user.as_str().into())
+                        .with_delivery_mode(1);
+                }
                 if let Some(c) = d.properties.correlation_id() {
                     props = props.with_correlation_id(c.clone());
                 }
@@ -193,6 +255,8 @@ impl RawEcho {
             server,
             channel,
             queue,
+            exchange,
+            user,
             payload: crate::pipeline::payload(payload_len),
             next: AtomicU64::new(1),
             waiters,
@@ -205,15 +269,27 @@ impl RawEcho {
         let corr = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&self.waiters).insert(corr, tx);
-        let props = BasicProperties::default()
+        let mut props = BasicProperties::default()
             .with_reply_to(DIRECT_REPLY_TO.into())
             .with_correlation_id(ShortString::from(corr.to_string()));
-        let confirmed = self.semantics == RawSemantics::Confirmed;
+        if self.semantics == RawSemantics::Topology {
+            let mut headers = FieldTable::default();
+            headers.insert(
+                sealrpc_amqp::topology::REPLY_HEADER.into(),
+                AMQPValue::LongString(TOPOLOGY_REPLY_TOKEN.into()),
+            );
+            props = props
+                .with_user_id(self.user.as_str().into())
+                .with_delivery_mode(1)
+                .with_expiration(TOPOLOGY_EXPIRATION_MS.into())
+                .with_headers(headers);
+        }
+        let confirmed = self.semantics != RawSemantics::Floor;
         let publish = async {
             let confirm = self
                 .channel
                 .basic_publish(
-                    "".into(),
+                    self.exchange.as_str().into(),
                     self.queue.as_str().into(),
                     BasicPublishOptions {
                         mandatory: confirmed,

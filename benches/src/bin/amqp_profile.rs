@@ -2,8 +2,8 @@
 //! counting per-call events (`perf stat -e context-switches,...`):
 //! `amqp_profile ROW [SIZE] [N] [IN_FLIGHT]`, where ROW is a security mode
 //! (`plain`, `signed+sealed`, ...), the same on the memory transport (`memory:plain`), or a
-//! raw floor (`raw-lapin`, `raw-lapin+confirms`), e.g. `amqp_profile raw-lapin+confirms
-//! 1KiB 3000`. Makes N calls with IN_FLIGHT (default 1)
+//! raw floor (`raw-lapin`, `raw-lapin+confirms`, `raw-lapin+topology`), e.g.
+//! `amqp_profile raw-lapin+confirms 1KiB 3000`. Makes N calls with IN_FLIGHT (default 1)
 //! at a time against `$AMQP_ADDR` (default the local broker) and prints the mean time and
 //! this process's CPU per call (meaningless under a profiler).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -26,7 +26,8 @@ const USAGE: &str = "usage: amqp_profile [--publish-to-queues] ROW [SIZE] [N] [I
   --publish-to-queues  the sealrpc rows publish calls straight to queues
                        (AmqpOptions::publish_to_queues)
   ROW        plain, signed-req, signed, sealed, signed-req+sealed, signed+sealed,
-             memory:MODE (MODE on the memory transport), raw-lapin or raw-lapin+confirms
+             memory:MODE (MODE on the memory transport), raw-lapin,
+             raw-lapin+confirms or raw-lapin+topology
   SIZE       payload size (default 1KiB)
   N          calls (default 3000)
   IN_FLIGHT  calls at a time (default 1)";
@@ -41,58 +42,55 @@ async fn run(
         ..AmqpOptions::from_env()
     };
     let url = opts.url.clone();
-    let (caller, transports): (Arc<dyn EchoCall>, Vec<Arc<AmqpTransport>>) = if let Some(sem) =
-        [RawSemantics::Floor, RawSemantics::Confirmed]
-            .into_iter()
-            .find(|s| s.name() == row)
-    {
-        let raw = RawEcho::start(&url, sem, size)
-            .await
-            .map_err(|e| e.to_string())?;
-        (Arc::new(raw), Vec::new())
-    } else {
-        let (memory, mode) = match row.strip_prefix("memory:") {
-            Some(m) => (true, m),
-            None => (false, row),
-        };
-        let mode = SecMode::parse(mode).ok_or_else(|| format!("unknown row {row:?}"))?;
-        let keys = BenchKeys::new("0f1e2d3c4b5a6978").map_err(|e| e.to_string())?;
-        if memory {
-            let mem: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
-            let rpc = EchoRpc::start(&keys, mode, Arc::clone(&mem), mem, "profile", size)
+    let (caller, transports): (Arc<dyn EchoCall>, Vec<Arc<AmqpTransport>>) =
+        if let Some(sem) = RawSemantics::ALL.into_iter().find(|s| s.name() == row) {
+            let raw = RawEcho::start(&url, sem, size)
                 .await
                 .map_err(|e| e.to_string())?;
-            return measure(row, size, n, in_flight, Arc::new(rpc), Vec::new()).await;
-        }
-        let connect = |name: &str| {
-            AmqpTransport::connect(AmqpOptions {
-                connection_name: Some(name.to_owned()),
-                ..opts.clone()
-            })
+            (Arc::new(raw), Vec::new())
+        } else {
+            let (memory, mode) = match row.strip_prefix("memory:") {
+                Some(m) => (true, m),
+                None => (false, row),
+            };
+            let mode = SecMode::parse(mode).ok_or_else(|| format!("unknown row {row:?}"))?;
+            let keys = BenchKeys::new("0f1e2d3c4b5a6978").map_err(|e| e.to_string())?;
+            if memory {
+                let mem: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+                let rpc = EchoRpc::start(&keys, mode, Arc::clone(&mem), mem, "profile", size)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                return measure(row, size, n, in_flight, Arc::new(rpc), Vec::new()).await;
+            }
+            let connect = |name: &str| {
+                AmqpTransport::connect(AmqpOptions {
+                    connection_name: Some(name.to_owned()),
+                    ..opts.clone()
+                })
+            };
+            let c = Arc::new(
+                connect("sealrpc-profile-client")
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+            let s = Arc::new(
+                connect("sealrpc-profile-server")
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+            let topic = unique("profile");
+            let rpc = EchoRpc::start(
+                &keys,
+                mode,
+                Arc::clone(&c) as Arc<dyn Transport>,
+                Arc::clone(&s) as Arc<dyn Transport>,
+                &topic,
+                size,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            (Arc::new(rpc), vec![c, s])
         };
-        let c = Arc::new(
-            connect("sealrpc-profile-client")
-                .await
-                .map_err(|e| e.to_string())?,
-        );
-        let s = Arc::new(
-            connect("sealrpc-profile-server")
-                .await
-                .map_err(|e| e.to_string())?,
-        );
-        let topic = unique("profile");
-        let rpc = EchoRpc::start(
-            &keys,
-            mode,
-            Arc::clone(&c) as Arc<dyn Transport>,
-            Arc::clone(&s) as Arc<dyn Transport>,
-            &topic,
-            size,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        (Arc::new(rpc), vec![c, s])
-    };
     measure(row, size, n, in_flight, caller, transports).await
 }
 
