@@ -69,6 +69,11 @@ pub fn bench_table(results: &[ModeResult], out: &mut dyn Write) {
             ratio(r.throughput, plain.throughput),
         );
     }
+    let _ = writeln!(
+        out,
+        "  crypto backends: {}",
+        sealrpc_signers::CryptoBackends::detect()
+    );
 }
 
 /// Prints rejections by reason on one line.
