@@ -12,6 +12,13 @@ pub fn process_cpu_ns() -> u64 {
     threads_cpu_ns(std::path::Path::new("/proc/self"))
 }
 
+/// CPU nanoseconds used so far by the live threads of process `pid` (another process on
+/// this machine, e.g. a Python baseline), or `None` when it is not visible (gone, no `/proc`).
+pub fn pid_cpu_ns(pid: u32) -> Option<u64> {
+    let dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    dir.join("task").is_dir().then(|| threads_cpu_ns(&dir))
+}
+
 /// CPU nanoseconds used so far by the live threads of the process at `proc_dir`.
 fn threads_cpu_ns(proc_dir: &std::path::Path) -> u64 {
     let Ok(dir) = std::fs::read_dir(proc_dir.join("task")) else {

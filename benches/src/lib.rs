@@ -1,10 +1,13 @@
 //! Shared helpers for the sealrpc benchmarks: the security modes compared, the transport-less
-//! security pipeline (the crypto floor), the raw lapin floor, and the overhead report.
+//! security pipeline (the crypto floor), the raw lapin floor, the oslo.messaging baseline,
+//! and the overhead report.
 
 pub mod cpu;
+pub mod measured;
 pub mod modes;
 pub mod oslo;
 pub mod overhead;
+pub mod per_call;
 pub mod pieces_ratio;
 pub mod pipeline;
 pub mod raw;

@@ -1,6 +1,6 @@
 //! The overhead run: the echo workload under every mode, per payload size, on the memory
-//! transport and (optionally) on RabbitMQ with the raw lapin floors beside it, modes
-//! interleaved within each (transport, size) block.
+//! transport and (optionally) on RabbitMQ with the raw lapin floors and oslo.messaging
+//! beside it, every row interleaved with the others within each (transport, size) block.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ use sealrpc_core::transport::Transport;
 
 use crate::BoxError;
 use crate::modes::{BenchKeys, SecMode};
+use crate::oslo::echo::OsloEcho;
 use crate::raw::{RawEcho, RawSemantics};
 use crate::report::{Machine, Report, Row};
 use crate::runner::{Budget, Setup, run_interleaved};
@@ -41,7 +42,7 @@ pub struct Options {
     pub no_memory: bool,
     /// Skip the raw lapin floors on AMQP.
     pub no_raw: bool,
-    /// Skip the oslo.messaging baseline on AMQP (it runs only in full runs).
+    /// Skip the oslo.messaging row on AMQP (it runs only in full runs).
     pub no_oslo: bool,
     /// The sealrpc rows publish calls straight to queues (`AmqpOptions::publish_to_queues`).
     pub publish_to_queues: bool,
@@ -154,16 +155,30 @@ async fn rpc_setups(
             .await?,
         );
         running.push(Arc::clone(&rpc));
-        setups.push(Setup {
-            name: mode.name().to_owned(),
-            caller: rpc,
-        });
+        setups.push(Setup::per_call(mode.name(), rpc));
     }
     Ok(setups)
 }
 
-/// Seconds per oslo.messaging measurement (sequential, in flight, casts).
-const OSLO_SECONDS: f64 = 3.0;
+/// Starts the oslo.messaging row for one block, or says why it cannot run.
+async fn start_oslo(
+    url: &str,
+    label: &str,
+    bytes: usize,
+    in_flight: usize,
+) -> Result<OsloEcho, String> {
+    progress(&format!(
+        "amqp {label}: starting the oslo.messaging driver (benches/oslo/run.sh --driver)"
+    ));
+    let echo = oslo::start(oslo::driver_command(url, bytes), in_flight)
+        .await
+        .map_err(|e| e.to_string())?;
+    progress(&format!(
+        "amqp {label}: oslo.messaging {} ready",
+        echo.driver().version()
+    ));
+    Ok(echo)
+}
 
 /// The payload of the pieces-bench ratio (`pipeline/signed+sealed/64KiB`).
 const PIECES_BYTES: usize = 64 * 1024;
@@ -180,7 +195,6 @@ pub async fn run(opts: &Options) -> Result<Report, BoxError> {
         seconds: 0.0,
         rows: Vec::new(),
         floors: Vec::new(),
-        oslo: Vec::new(),
         oslo_note: None,
         pieces: None,
         targets: Vec::new(),
@@ -220,10 +234,21 @@ pub async fn run(opts: &Options) -> Result<Report, BoxError> {
                 for sem in RawSemantics::ALL {
                     let raw = Arc::new(RawEcho::start(url, sem, *bytes).await?);
                     raws.push(Arc::clone(&raw));
-                    setups.push(Setup {
-                        name: sem.name().to_owned(),
-                        caller: raw,
-                    });
+                    setups.push(Setup::per_call(sem.name(), raw));
+                }
+            }
+            let mut oslo_echo = None;
+            if *tname == "amqp"
+                && report.oslo_note.is_none()
+                && let Some(url) = &amqp_url
+            {
+                match start_oslo(url, label, *bytes, budget.in_flight).await {
+                    Ok(echo) => {
+                        let echo = Arc::new(echo);
+                        oslo_echo = Some(Arc::clone(&echo));
+                        setups.push(Setup::per_batch(oslo::ROW, echo));
+                    }
+                    Err(why) => report.oslo_note = Some(why),
                 }
             }
             progress(&format!(
@@ -245,23 +270,12 @@ pub async fn run(opts: &Options) -> Result<Report, BoxError> {
             for raw in raws {
                 raw.close().await;
             }
+            if let Some(echo) = oslo_echo {
+                echo.close().await;
+            }
             for rpc in running {
                 if let Ok(mut rpc) = Arc::try_unwrap(rpc) {
                     rpc.shutdown().await;
-                }
-            }
-            if *tname == "amqp"
-                && report.oslo_note.is_none()
-                && let Some(url) = &amqp_url
-            {
-                progress(&format!("{tname} {label}: oslo.messaging baseline"));
-                let (url, bytes, n) = (url.clone(), *bytes, budget.in_flight);
-                let seconds = OSLO_SECONDS;
-                match tokio::task::spawn_blocking(move || oslo::measure(&url, bytes, seconds, n))
-                    .await?
-                {
-                    Ok(row) => report.oslo.push((label.clone(), row)),
-                    Err(why) => report.oslo_note = Some(why),
                 }
             }
         }

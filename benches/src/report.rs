@@ -4,11 +4,12 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::oslo::OsloRow;
+use crate::measured::Measured;
+use crate::oslo;
 use crate::pieces_ratio::PiecesRatio;
-use crate::runner::Measured;
 
-/// One measured row: a setup (mode or raw floor) at one payload size on one transport.
+/// One measured row: a setup (mode, raw floor or oslo.messaging) at one payload size on
+/// one transport.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     /// `memory` or `amqp`.
@@ -17,7 +18,8 @@ pub struct Row {
     pub size: String,
     /// Payload bytes.
     pub bytes: usize,
-    /// Mode name (`plain`, `signed+sealed`, ...) or raw floor name (`raw-lapin`, ...).
+    /// Mode name (`plain`, `signed+sealed`, ...), raw floor name (`raw-lapin`, ...) or
+    /// `oslo.messaging`.
     pub mode: String,
     /// Sequential calls measured.
     pub calls_seq: u64,
@@ -37,10 +39,12 @@ pub struct Row {
     pub conc_calls_per_s: f64,
     /// Calls in flight in the concurrent measurement.
     pub in_flight: usize,
-    /// CPU microseconds per sequential call (this process: client and server; not the broker).
-    pub cpu_us_per_call_seq: f64,
+    /// CPU microseconds per sequential call of the processes making the calls (client and
+    /// server: this process, or oslo.messaging's two Python processes; not the broker).
+    /// `None` where not visible.
+    pub cpu_us_per_call_seq: Option<f64>,
     /// CPU microseconds per call with calls in flight.
-    pub cpu_us_per_call_conc: f64,
+    pub cpu_us_per_call_conc: Option<f64>,
     /// The local broker's CPU microseconds per sequential call (RabbitMQ rows with the
     /// broker on this machine; `None` otherwise).
     pub broker_cpu_us_per_call_seq: Option<f64>,
@@ -181,9 +185,7 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// plain against the raw floors (AMQP only).
     pub floors: Vec<FloorRatio>,
-    /// oslo.messaging on the same broker, by size label (run right after that size's block).
-    pub oslo: Vec<(String, OsloRow)>,
-    /// Why the oslo.messaging baseline is missing, when it is.
+    /// Why the oslo.messaging rows are missing, when they are.
     pub oslo_note: Option<String>,
     /// The pieces-bench ratio, measured in this process.
     pub pieces: Option<PiecesRatio>,
@@ -216,7 +218,7 @@ impl Report {
                 });
             }
         }
-        self.targets = crate::targets::evaluate(&rows, &self.oslo, self.pieces.as_ref());
+        self.targets = crate::targets::evaluate(&rows, self.pieces.as_ref());
     }
 
     /// The report as a human-readable table.
@@ -239,8 +241,9 @@ impl Report {
             out,
             "latency = sequential calls; xplain = p50 / plain p50 (lower is better); \
              @N = calls/s with N in flight; thr/plain = that / plain's (higher is better); \
-             cpu = CPU us per call in this process (client + server); \
-             broker = the local RabbitMQ's CPU us per sequential call"
+             cpu = CPU us per call in this process (client + server; for oslo.messaging: its \
+             client and server processes); broker = the local RabbitMQ's CPU us per \
+             sequential call"
         );
         let mut last = (String::new(), String::new());
         for r in &self.rows {
@@ -266,7 +269,7 @@ impl Report {
             }
             let _ = writeln!(
                 out,
-                "{:<20} {:>9.1} {:>9.1} {:>7} {:>9.0} {:>9.0} {:>9} {:>8.1} {:>8.1} {:>7} {:>6}{}",
+                "{:<20} {:>9.1} {:>9.1} {:>7} {:>9.0} {:>9.0} {:>9} {:>8} {:>8} {:>7} {:>6}{}",
                 r.mode,
                 r.p50_us,
                 r.p99_us,
@@ -274,10 +277,9 @@ impl Report {
                 r.seq_calls_per_s,
                 r.conc_calls_per_s,
                 fmt_ratio(r.conc_vs_plain),
-                r.cpu_us_per_call_seq,
-                r.cpu_us_per_call_conc,
-                r.broker_cpu_us_per_call_seq
-                    .map_or_else(|| "-".to_owned(), |b| format!("{b:.1}")),
+                fmt_us(r.cpu_us_per_call_seq),
+                fmt_us(r.cpu_us_per_call_conc),
+                fmt_us(r.broker_cpu_us_per_call_seq),
                 r.calls_seq + r.calls_conc,
                 if r.errors > 0 {
                     format!("  ({} errors)", r.errors)
@@ -331,37 +333,47 @@ impl Report {
 }
 
 impl Report {
-    /// oslo.messaging's rows, with sealrpc's multiples of its calls/s.
+    /// Why oslo.messaging is missing, or sealrpc's calls/s as multiples of its calls/s.
     fn oslo_text(&self, out: &mut String) {
         if let Some(note) = &self.oslo_note {
             let _ = writeln!(out);
-            let _ = writeln!(out, "oslo.messaging baseline: skipped ({note})");
+            let _ = writeln!(out, "oslo.messaging row: skipped ({note})");
         }
-        if self.oslo.is_empty() {
+        let mut oslo_rows = self.rows.iter().filter(|r| r.mode == oslo::ROW).peekable();
+        if oslo_rows.peek().is_none() {
             return;
         }
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "oslo.messaging on the same broker (run right after each block), and sealrpc's \
-             calls/s as multiples of its (seq / in flight):"
+            "sealrpc's calls/s as multiples of oslo.messaging's (same rounds, interleaved), \
+             sequential / in flight:"
         );
-        for (size, o) in &self.oslo {
-            let mut line = format!(
-                "  {size:<6} oslo p50 {:.1} us, {:.0} seq/s, {:.0} in flight/s",
-                o.p50_us, o.seq_calls_per_s, o.conc_calls_per_s
-            );
-            for r in self
-                .rows
-                .iter()
-                .filter(|r| r.transport == "amqp" && &r.size == size && !r.mode.starts_with("raw-"))
-            {
-                line.push_str(&format!(
-                    "; {} {:.1}x / {:.1}x",
+        for o in oslo_rows {
+            let mut line = format!("  {:<6}", o.size);
+            if o.calls_seq == 0 || o.calls_conc == 0 {
+                let _ = writeln!(
+                    out,
+                    "{line} oslo.messaging measured nothing ({} errors)",
+                    o.errors
+                );
+                continue;
+            }
+            let sealrpc = self.rows.iter().filter(|r| {
+                r.transport == o.transport
+                    && r.size == o.size
+                    && r.mode != oslo::ROW
+                    && !r.mode.starts_with("raw-")
+            });
+            for (i, r) in sealrpc.enumerate() {
+                let _ = write!(
+                    line,
+                    "{} {} {:.1}x / {:.1}x",
+                    if i == 0 { "" } else { ";" },
                     r.mode,
                     ratio(r.seq_calls_per_s, o.seq_calls_per_s),
                     ratio(r.conc_calls_per_s, o.conc_calls_per_s)
-                ));
+                );
             }
             let _ = writeln!(out, "{line}");
         }
@@ -370,6 +382,10 @@ impl Report {
 
 fn ratio(a: f64, b: f64) -> f64 {
     if b == 0.0 { 0.0 } else { a / b }
+}
+
+fn fmt_us(us: Option<f64>) -> String {
+    us.map_or_else(|| "-".into(), |us| format!("{us:.1}"))
 }
 
 fn fmt_ratio(r: Option<f64>) -> String {

@@ -3,8 +3,8 @@
 //! [--rounds N] [--no-memory] [--no-raw] [--no-oslo] [--publish-to-queues] [--workers N]`
 //!
 //! The same echo call under every security mode, side by side, interleaved; on the memory
-//! transport and, with `--amqp`, on RabbitMQ beside the raw lapin floors. Prints the table
-//! (or JSON with `--json`) on stdout, progress on stderr.
+//! transport and, with `--amqp`, on RabbitMQ beside the raw lapin floors and oslo.messaging.
+//! Prints the table (or JSON with `--json`) on stdout, progress on stderr.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::ExitCode;
@@ -26,8 +26,8 @@ const USAGE: &str = "usage: overhead [--quick] [--amqp [URL]] [--json] [--sizes 
   --rounds N      interleaved rounds (default 1 quick, 12 full)
   --no-memory     skip the memory transport
   --no-raw        skip the raw lapin floors
-  --no-oslo       skip the oslo.messaging baseline (benches/oslo/run.sh, run after each
-                  RabbitMQ block in full runs; skipped with a note when it cannot run)
+  --no-oslo       skip the oslo.messaging row (benches/oslo/run.sh --driver, interleaved
+                  in each RabbitMQ block in full runs; skipped with a note when it cannot run)
   --publish-to-queues
                   the sealrpc rows publish calls straight to queues through the default
                   exchange (AmqpOptions::publish_to_queues; off by default)
