@@ -118,9 +118,8 @@ impl RequestBody {
 
     /// Decodes a request body from the plaintext.
     pub fn decode(plain: &Bytes) -> Result<Self, CodecError> {
-        let map = single_value(plain, "body")?;
-        let f = Fields::read(
-            map,
+        let f = Fields::decode(
+            plain,
             "body",
             ["method", "ver", "ns", "args", "ctx", "monitor"],
         )?;

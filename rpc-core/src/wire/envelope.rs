@@ -10,7 +10,6 @@ use super::fields::Fields;
 use super::header::Header;
 use super::limits::Limits;
 use super::message_body::Body;
-use super::msgpack::single_value;
 use super::write::{Encode, Writer};
 
 /// The envelope major version this implementation speaks.
@@ -56,8 +55,7 @@ impl<'a> EnvelopeRef<'a> {
                 limit: limits.max_envelope,
             });
         }
-        let map = single_value(bytes, "envelope")?;
-        let f = Fields::read(map, "envelope", ["v", "h", "b", "sig"])?;
+        let f = Fields::decode(bytes, "envelope", ["v", "h", "b", "sig"])?;
         match f.uint("v")? {
             0 => return Err(CodecError::Malformed("envelope version 0")),
             ENVELOPE_VERSION => {}

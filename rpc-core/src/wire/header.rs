@@ -2,7 +2,6 @@
 
 use super::error::CodecError;
 use super::fields::Fields;
-use super::msgpack::single_value;
 use super::write::{Encode, Sink, Writer};
 
 /// Now, unix milliseconds UTC (0 before 1970).
@@ -189,9 +188,8 @@ impl Header {
     ///
     /// A reply without `corr` and a call without `reply` are malformed.
     pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
-        let map = single_value(bytes, "header")?;
-        let f = Fields::read(
-            map,
+        let f = Fields::decode(
+            bytes,
             "header",
             [
                 "id", "kind", "ts", "ttl", "src", "dst", "corr", "reply", "seal",

@@ -7,7 +7,6 @@ use bytes::Bytes;
 
 use super::error::CodecError;
 use super::fields::Fields;
-use super::msgpack::single_value;
 use super::write::{Encode, Sink, Writer};
 
 /// The encoding of `nil`, used for an absent `payload`.
@@ -54,9 +53,8 @@ impl NotificationBody {
     /// Decodes a notification body from the plaintext. `event_type` and `publisher_id`
     /// are required non-empty strs, `ctx` a map; `payload` may be absent (read as `nil`).
     pub fn decode(plain: &Bytes) -> Result<Self, CodecError> {
-        let map = single_value(plain, "body")?;
-        let f = Fields::read(
-            map,
+        let f = Fields::decode(
+            plain,
             "body",
             ["event_type", "publisher_id", "payload", "ctx"],
         )?;
