@@ -53,7 +53,7 @@ impl Security {
         let policy = *self.policy().class(class);
         let mode = policy.effective_mode(std::time::SystemTime::now());
         let secure = mode != Mode::Off;
-        header.src = self.config.principal.to_string();
+        header.src = self.config.principal.as_str().to_owned();
         header.seal = None;
 
         let seal = match (&self.config.sealer, &self.config.keys) {
@@ -81,7 +81,7 @@ impl Security {
             let mut nonce = [0u8; 24];
             crate::rand::fill(&mut nonce);
             header.seal = Some(SealInfo {
-                key_id: key.to_string(),
+                key_id: key.as_str().to_owned(),
                 nonce,
             });
         }
@@ -100,7 +100,7 @@ impl Security {
             let (key_id, signature) =
                 signer.sign_with_id(&signature_input(env.header(), env.body()))?;
             signatures.push(SignatureItem {
-                key_id: key_id.to_string(),
+                key_id: key_id.as_str().to_owned(),
                 algorithm: signer.algorithm().to_owned(),
                 signature,
             });
