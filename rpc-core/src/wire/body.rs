@@ -4,13 +4,13 @@
 //! [`Bytes`] slices of the plaintext); they are decoded into application types only by the
 //! handler or caller that knows those types.
 
+use std::io::Write as _;
+
 use bytes::Bytes;
 
 use super::error::CodecError;
 use super::fields::Fields;
 use super::msgpack::single_value;
-use std::io::Write as _;
-
 use super::write::{Encode, Sink, Writer};
 use crate::version::Version;
 
