@@ -29,7 +29,7 @@ use sealrpc_signers::{
 };
 
 fn sample_header() -> Header {
-    let mut out = request_outbound("0123456789abcdef", b"\x80");
+    let mut out = request_outbound("0123456789abcdef", Bytes::from_static(b"\x80"));
     out.header.src = "control:api".into();
     out.header.seal = Some(sealrpc_core::wire::SealInfo {
         key_id: "k2/guest:0123456789abcdef/1".into(),

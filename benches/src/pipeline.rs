@@ -1,6 +1,8 @@
-//! The security pipeline without a transport: build a call the way the client does, seal and
-//! sign it, admit it at the server, answer it, seal and sign the reply, admit the reply at
-//! the client. This is the crypto floor of one call.
+//! The security pipeline without a transport: build a call the way the client does (the body
+//! as parts, written straight into the envelope), seal and sign it, admit it at the server
+//! from the bytes as a transport hands them over (owned, so the body opens in place),
+//! answer it, seal and sign the reply, admit the reply at the client. This is the crypto
+//! floor of one call.
 
 use bytes::Bytes;
 use sealrpc_core::Version;
@@ -13,8 +15,9 @@ use crate::modes::Pair;
 /// The topic the guest agent serves.
 pub const TOPIC: &str = "guestagent";
 
-/// A MessagePack map `{"data": bin(payload)}`: the echo call's argument (and result).
-pub fn echo_args(payload: &[u8]) -> Vec<u8> {
+/// A MessagePack map `{"data": bin(payload)}`: the echo call's argument (and result), as
+/// a client holds its encoded arguments.
+pub fn echo_args(payload: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(payload.len() + 16);
     out.push(0x81);
     out.push(0xa4);
@@ -30,7 +33,7 @@ pub fn echo_args(payload: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&(n as u32).to_be_bytes());
     }
     out.extend_from_slice(payload);
-    out
+    Bytes::from(out)
 }
 
 /// A payload of `size` bytes (not all zero, so nothing compresses it away by accident).
@@ -41,8 +44,9 @@ pub fn payload(size: usize) -> Vec<u8> {
 /// The encoded empty context map.
 pub const EMPTY_CTX: &[u8] = &[0x80];
 
-/// One request as the client would build it for the guest's server address.
-pub fn request_outbound(guest_id: &str, args: &[u8]) -> Outbound {
+/// One request as the client builds it for the guest's server address: the body's parts
+/// share `args` (the client's encoded arguments) until the envelope is written.
+pub fn request_outbound(guest_id: &str, args: Bytes) -> Outbound {
     let header = Header {
         id: MessageId::random(),
         kind: Kind::Call,
@@ -56,7 +60,15 @@ pub fn request_outbound(guest_id: &str, args: &[u8]) -> Outbound {
     };
     Outbound {
         header,
-        body: RequestBody::encode("echo", Version::new(1, 0), None, args, EMPTY_CTX),
+        body: RequestBody {
+            method: "echo".to_owned(),
+            version: Version::new(1, 0),
+            namespace: None,
+            args,
+            ctx: Bytes::from_static(EMPTY_CTX),
+            monitor: None,
+        }
+        .into(),
         peer: Peer::Guest(guest_id.to_owned()),
         carries_secret: false,
     }
@@ -77,22 +89,23 @@ pub fn reply_outbound(corr: MessageId, result: Bytes) -> Outbound {
     };
     Outbound {
         header,
-        body: ReplyBody::Ok(result).encode(),
+        body: ReplyBody::Ok(result).into(),
         peer: Peer::ControlPlane,
         carries_secret: false,
     }
 }
 
 /// One full call through both pipelines (no transport): request out, in, reply out, in.
-/// Returns the length of the echoed result, checked against the request's args.
-pub fn round_trip(pair: &Pair, guest_id: &str, args: &[u8]) -> Result<usize, BoxError> {
+/// Each side admits the envelope as a transport delivers it, owned. Returns the length of
+/// the echoed result, checked against the request's args.
+pub fn round_trip(pair: &Pair, guest_id: &str, args: &Bytes) -> Result<usize, BoxError> {
     let served = format!("{TOPIC}.{guest_id}");
     let req = pair
         .client
-        .seal_and_sign(request_outbound(guest_id, args))?;
+        .seal_and_sign(request_outbound(guest_id, args.clone()))?;
     let admitted = pair
         .server
-        .admit(&Bytes::from(req), &|dst| dst == served)
+        .admit(Bytes::from(req), &|dst| dst == served)
         .map_err(|r| format!("request rejected: {}", r.reason))?;
     let AdmittedBody::Request(body) = admitted.body else {
         return Err("not a request".into());
@@ -102,10 +115,10 @@ pub fn round_trip(pair: &Pair, guest_id: &str, args: &[u8]) -> Result<usize, Box
         .seal_and_sign(reply_outbound(admitted.header.id, body.args))?;
     let admitted = pair
         .client
-        .admit(&Bytes::from(rep), &|dst| dst == "mem-reply.bench")
+        .admit(Bytes::from(rep), &|dst| dst == "mem-reply.bench")
         .map_err(|r| format!("reply rejected: {}", r.reason))?;
     match admitted.body {
-        AdmittedBody::Reply(ReplyBody::Ok(r)) if r.as_ref() == args => Ok(r.len()),
+        AdmittedBody::Reply(ReplyBody::Ok(r)) if r == args => Ok(r.len()),
         _ => Err("bad reply".into()),
     }
 }

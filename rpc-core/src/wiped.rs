@@ -7,35 +7,56 @@
 //! The slice impl used here fills the buffer at once behind an optimization barrier,
 //! which the compiler cannot remove either.
 
+use bytes::BytesMut;
 use zeroize::Zeroize;
 
-/// Bytes zeroized (spare capacity included) when dropped.
-pub(crate) struct WipedBytes(Vec<u8>);
+/// A buffer that can wipe its bytes and its spare capacity, each slice at once.
+pub(crate) trait Wipe: AsRef<[u8]> + AsMut<[u8]> {
+    /// Zeroizes the bytes and the spare capacity (what `Vec::zeroize` does byte by byte).
+    fn wipe(&mut self);
+}
 
-impl WipedBytes {
+impl Wipe for Vec<u8> {
+    fn wipe(&mut self) {
+        self.spare_capacity_mut().zeroize();
+        self.as_mut_slice().zeroize();
+    }
+}
+
+impl Wipe for BytesMut {
+    fn wipe(&mut self) {
+        self.spare_capacity_mut().zeroize();
+        self.as_mut().zeroize();
+    }
+}
+
+/// Bytes zeroized (spare capacity included) when dropped: a `Vec` (an encoded value, a
+/// body opened into a buffer of its own) or a `BytesMut` (an envelope received, with its
+/// body opened in place).
+pub(crate) struct WipedBytes<B: Wipe>(B);
+
+impl<B: Wipe> WipedBytes<B> {
     /// Takes `bytes`, to be wiped on drop.
-    pub(crate) fn new(bytes: Vec<u8>) -> Self {
+    pub(crate) fn new(bytes: B) -> Self {
         Self(bytes)
     }
+
+    /// The bytes, to fill in place (e.g. to open a sealed body where it lies).
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        self.0.as_mut()
+    }
 }
 
-impl AsRef<[u8]> for WipedBytes {
+impl<B: Wipe> AsRef<[u8]> for WipedBytes<B> {
     fn as_ref(&self) -> &[u8] {
-        &self.0
+        self.0.as_ref()
     }
 }
 
-impl Drop for WipedBytes {
+impl<B: Wipe> Drop for WipedBytes<B> {
     fn drop(&mut self) {
-        wipe(&mut self.0);
+        self.0.wipe();
     }
-}
-
-/// Zeroizes `v`'s bytes and its spare capacity, each slice at once (what
-/// `Vec::zeroize` does byte by byte).
-pub(crate) fn wipe(v: &mut Vec<u8>) {
-    v.spare_capacity_mut().zeroize();
-    v.as_mut_slice().zeroize();
 }
 
 #[cfg(test)]
@@ -56,8 +77,16 @@ mod tests {
     fn wipe_zeroes_every_byte_and_keeps_the_length() {
         let mut v = Vec::with_capacity(4096);
         v.extend((0..3000u32).map(|i| (i % 251) as u8 | 1));
-        wipe(&mut v);
+        v.wipe();
         assert_eq!(v.len(), 3000);
         assert!(v.iter().all(|&b| b == 0), "a byte survived the wipe");
+
+        let mut m = BytesMut::with_capacity(4096);
+        m.extend((0..3000u32).map(|i| (i % 251) as u8 | 1));
+        let mut tail = m.split_off(1000);
+        tail.wipe();
+        assert_eq!(tail.len(), 2000);
+        assert!(tail.iter().all(|&b| b == 0), "a byte survived the wipe");
+        assert!(m.iter().all(|&b| b != 0), "the wipe went past its view");
     }
 }

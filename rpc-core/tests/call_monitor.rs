@@ -213,7 +213,7 @@ fn forged_heartbeat(forger: &Security, corr: MessageId, route: &str) -> Outgoing
     };
     let message = Outbound {
         header,
-        body: ReplyBody::Heartbeat.encode(),
+        body: ReplyBody::Heartbeat.into(),
         peer: Peer::ControlPlane,
         carries_secret: false,
     };

@@ -5,13 +5,18 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use sealrpc_core::Version;
-use sealrpc_core::wire::{ReplyBody, RequestBody};
+use sealrpc_core::wire::{Body, ReplyBody, RequestBody};
 
 fn request(monitor: Option<u64>) -> Bytes {
-    let v = Version::new(1, 0);
-    Bytes::from(RequestBody::encode_monitored(
-        "m", v, None, b"\x80", b"\x80", monitor,
-    ))
+    let body = Body::Request(RequestBody {
+        method: "m".into(),
+        version: Version::new(1, 0),
+        namespace: None,
+        args: Bytes::from_static(b"\x80"),
+        ctx: Bytes::from_static(b"\x80"),
+        monitor,
+    });
+    Bytes::from(body.encode())
 }
 
 #[test]

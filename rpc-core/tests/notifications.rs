@@ -231,7 +231,13 @@ fn notify_outbound(publisher: &str) -> Outbound {
             reply: None,
             seal: None,
         },
-        body: NotificationBody::encode("trove.instance.usage", publisher, &[0x01], &[0x80]),
+        body: NotificationBody {
+            event_type: "trove.instance.usage".into(),
+            publisher_id: publisher.into(),
+            payload: Bytes::from_static(&[0x01]),
+            ctx: Bytes::from_static(&[0x80]),
+        }
+        .into(),
         peer: Peer::ControlPlane,
         carries_secret: false,
     }
@@ -304,7 +310,15 @@ async fn forged_replayed_unsigned_and_misdirected_are_refused() {
     // A cast that reaches a notification address is not a notification.
     let mut cast = notify_outbound("x");
     cast.header.kind = Kind::Cast;
-    cast.body = RequestBody::encode("usage", Version::new(1, 0), None, &[0x80], &[0x80]);
+    cast.body = RequestBody {
+        method: "usage".into(),
+        version: Version::new(1, 0),
+        namespace: None,
+        args: Bytes::from_static(&[0x80]),
+        ctx: Bytes::from_static(&[0x80]),
+        monitor: None,
+    }
+    .into();
     send_raw(&bus, info_address(), a.seal_and_sign(cast).unwrap()).await;
     // An honest one, then its replay.
     let honest = a

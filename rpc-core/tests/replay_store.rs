@@ -118,7 +118,7 @@ async fn a_restarted_receiver_refuses_what_was_stamped_before_it_started() {
     let r = restarted.admit_async(&cast, &served).await.unwrap_err();
     assert_eq!(r.reason, RejectReason::StampedBeforeStart);
     // What was stamped after the start is admitted.
-    restarted.admit(&heartbeat_cast(&sender), &served).unwrap();
+    restarted.admit(heartbeat_cast(&sender), &served).unwrap();
 
     // With the rule off, the replay of the last window goes through (one-shot verifiers).
     let off = secure_config("control:conductor")

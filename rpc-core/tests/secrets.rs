@@ -56,7 +56,7 @@ fn message_types_never_show_plaintext_bytes_in_debug() {
     let request = RequestBody::decode(&Bytes::from(plain.clone())).unwrap();
     let reply = ReplyBody::Ok(Bytes::copy_from_slice(args.bytes()));
     let mut out = heartbeat_request();
-    out.message.body = plain;
+    out.message.body = request.clone().into();
     out.message.carries_secret = true;
     let dbg = format!("{request:?} {reply:?} {out:?} {:?}", out.message);
     assert!(!dbg.contains("hunter2"), "{dbg}");

@@ -1,14 +1,16 @@
 //! Seals: XChaCha20-Poly1305 (IETF), key = the derived key the key id names, associated
 //! data = the exact header bytes, output = ciphertext || 16-byte tag. rpc-core draws the
-//! random 24-byte nonce and passes it in.
+//! random 24-byte nonce and passes it in. Sealing and opening also work in place (the
+//! crate's `*_inout_detached`), inside the envelope buffer.
 
 use std::fmt;
 use std::sync::Arc;
 
 use chacha20poly1305::aead::{Aead, AeadInOut, Payload};
-use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
+use chacha20poly1305::{KeyInit, Tag, XChaCha20Poly1305, XNonce};
 use sealrpc_core::security::{KeyError, Opener, Sealer};
 use sealrpc_core::wire::KeyId;
+use zeroize::Zeroize;
 
 use crate::secret::SecretKey;
 
@@ -66,6 +68,31 @@ pub fn open_with(
             },
         )
         .map_err(|_| KeyError::OpenFailed)
+}
+
+/// Decrypts `buf` = ciphertext || tag with XChaCha20-Poly1305 under `key` where it lies,
+/// returning the plaintext's length: the plaintext is then `buf[..len]`. Any failure is
+/// the same opaque [`KeyError::OpenFailed`], and leaves nothing of a plaintext in `buf`.
+pub fn open_in_place_with(
+    key: &SecretKey,
+    nonce: &[u8; 24],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> Result<usize, KeyError> {
+    let len = buf.len().checked_sub(TAG_LEN).ok_or(KeyError::OpenFailed)?;
+    let (ciphertext, tag) = buf.split_at_mut(len);
+    let tag = Tag::try_from(&*tag).map_err(|_| KeyError::OpenFailed)?;
+    let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
+    match cipher.decrypt_inout_detached(&XNonce::from(*nonce), aad, ciphertext.into(), &tag) {
+        Ok(()) => Ok(len),
+        Err(_) => {
+            // chacha20poly1305 0.11 checks the tag before it decrypts, so `ciphertext` is
+            // still the ciphertext here; the `aead` trait does not promise it, so it is wiped
+            // anyway (a failed open is rare, and nothing then reads the buffer).
+            ciphertext.zeroize();
+            Err(KeyError::OpenFailed)
+        }
+    }
 }
 
 /// Seals bodies with the keys of an [`AeadKeys`] source.
@@ -138,5 +165,16 @@ impl Opener for XChaChaOpener {
         // that is the opaque OpenFailed.
         let key = self.keys.opening_key(key_id)?;
         open_with(&key, nonce, aad, ciphertext)
+    }
+
+    fn open_in_place(
+        &self,
+        key_id: &KeyId,
+        nonce: &[u8; 24],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<usize, KeyError> {
+        let key = self.keys.opening_key(key_id)?;
+        open_in_place_with(&key, nonce, aad, buf)
     }
 }

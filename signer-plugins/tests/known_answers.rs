@@ -325,4 +325,15 @@ fn xchacha_seal_in_place_gives_the_draft_a31_vector_too() {
     buf.extend_from_slice(&tag);
     assert_eq!(buf, whole);
     assert!(hex::encode(&buf).ends_with("c0875924c1c7987947deafd8780acf49"));
+
+    // And the vector opens in place, through the opener the pipeline uses.
+    use sealrpc_core::security::Opener;
+    let opener = sealrpc_signers::XChaChaOpener::new(Arc::new(OneKey(Arc::new(
+        SecretKey::from_bytes(std::array::from_fn(|i| 0x80 + i as u8)),
+    ))));
+    assert_eq!(
+        opener.open_in_place(&id, &nonce, &aad, &mut buf),
+        Ok(plaintext.len())
+    );
+    assert_eq!(&buf[..plaintext.len()], plaintext);
 }

@@ -54,11 +54,17 @@ fn call(from: &Arc<Security>, kind: Kind, dst: &str, peer: Peer) -> Vec<u8> {
         reply: (kind == Kind::Call).then(|| "reply.test".to_owned()),
         seal: None,
     };
-    let body =
-        sealrpc_core::wire::RequestBody::encode("ping", Version::new(1, 0), None, &[0x80], &[0x80]);
     from.seal_and_sign(Outbound {
         header,
-        body,
+        body: sealrpc_core::wire::RequestBody {
+            method: "ping".into(),
+            version: Version::new(1, 0),
+            namespace: None,
+            args: sealrpc_core::bytes::Bytes::from_static(&[0x80]),
+            ctx: sealrpc_core::bytes::Bytes::from_static(&[0x80]),
+            monitor: None,
+        }
+        .into(),
         peer,
         carries_secret: true,
     })
@@ -66,7 +72,7 @@ fn call(from: &Arc<Security>, kind: Kind, dst: &str, peer: Peer) -> Vec<u8> {
 }
 
 fn admit(to: &Arc<Security>, bytes: &[u8]) -> Result<Option<Principal>, RejectReason> {
-    to.admit(&sealrpc_core::bytes::Bytes::copy_from_slice(bytes), &|_| {
+    to.admit(sealrpc_core::bytes::Bytes::copy_from_slice(bytes), &|_| {
         true
     })
     .map(|a| {
@@ -244,13 +250,15 @@ fn nothing_is_sent_in_clear_to_a_revoked_or_unknown_guest() {
             reply: None,
             seal: None,
         },
-        body: sealrpc_core::wire::RequestBody::encode(
-            "ping",
-            Version::new(1, 0),
-            None,
-            &[0x80],
-            &[0x80],
-        ),
+        body: sealrpc_core::wire::RequestBody {
+            method: "ping".into(),
+            version: Version::new(1, 0),
+            namespace: None,
+            args: sealrpc_core::bytes::Bytes::from_static(&[0x80]),
+            ctx: sealrpc_core::bytes::Bytes::from_static(&[0x80]),
+            monitor: None,
+        }
+        .into(),
         peer,
         carries_secret: false,
     };

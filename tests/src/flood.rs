@@ -114,18 +114,19 @@ pub fn call(sender: &Security, ts: u64) -> Bytes {
         .str(GUEST)
         .str("status")
         .str("ACTIVE");
-    let body = RequestBody::encode(
-        "update_status",
-        Version::new(1, 0),
-        None,
-        &args.into_bytes(),
-        b"\x81\xaarequest_id\xa3r-1",
-    );
+    let body = RequestBody {
+        method: "update_status".into(),
+        version: Version::new(1, 0),
+        namespace: None,
+        args: args.into_bytes().into(),
+        ctx: Bytes::from_static(b"\x81\xaarequest_id\xa3r-1"),
+        monitor: None,
+    };
     Bytes::from(
         sender
             .seal_and_sign(Outbound {
                 header,
-                body,
+                body: body.into(),
                 peer: Peer::ControlPlane,
                 carries_secret: false,
             })

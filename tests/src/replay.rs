@@ -166,18 +166,19 @@ fn envelope(
     };
     let mut args = Writer::default();
     args.map(2).str("from").str(from).str("seq").uint(seq);
-    let body = RequestBody::encode(
-        method,
-        Version::new(1, 0),
-        None,
-        &args.into_bytes(),
-        b"\x80",
-    );
+    let body = RequestBody {
+        method: method.into(),
+        version: Version::new(1, 0),
+        namespace: None,
+        args: args.into_bytes().into(),
+        ctx: Bytes::from_static(b"\x80"),
+        monitor: None,
+    };
     Bytes::from(
         sender
             .seal_and_sign(Outbound {
                 header,
-                body,
+                body: body.into(),
                 peer,
                 carries_secret: false,
             })

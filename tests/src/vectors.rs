@@ -213,22 +213,39 @@ pub fn run(file: &Value) -> (Vec<Outcome>, Vec<String>) {
                 continue;
             }
         };
-        let security = receiver
+        let config = receiver
             .policy(policy(case))
             .replay(sealrpc_core::security::ReplayConfig {
                 skew_ms: skew,
                 ..Default::default()
-            })
-            .build();
-        for p in &prior {
-            if let Err(r) = security.admit_at(&Bytes::from(p.clone()), &|_| true, now) {
-                failures.push(format!("{name}: prior envelope rejected: {}", r.reason));
+            });
+        // Each case through both open paths, on receivers of its own: the bytes shared
+        // (a sealed body is opened into a buffer of its own) and owned (opened where it
+        // lies). The verdicts must agree.
+        let [result, in_place] = [false, true].map(|owned| {
+            let security = config.clone().build();
+            let admit = |bytes: &[u8]| {
+                let received = Bytes::copy_from_slice(bytes);
+                if owned {
+                    security.admit_at(received, &|_| true, now)
+                } else {
+                    security.admit_at(&received, &|_| true, now)
+                }
+            };
+            for p in &prior {
+                if let Err(r) = admit(p) {
+                    failures.push(format!("{name}: prior envelope rejected: {}", r.reason));
+                }
             }
+            admit(&bytes)
+                .map(|a| a.principal.map(|p| p.to_string()))
+                .map_err(|r| r.reason)
+        });
+        if result != in_place {
+            failures.push(format!(
+                "{name}: opened in place, {in_place:?}; from shared bytes, {result:?}"
+            ));
         }
-        let result = security
-            .admit_at(&Bytes::from(bytes), &|_| true, now)
-            .map(|a| a.principal.map(|p| p.to_string()))
-            .map_err(|r| r.reason);
         let want_accept = case["verdict"] == "accept";
         let want_principal = case["principal"].as_str().map(str::to_owned);
         let ok = match &result {

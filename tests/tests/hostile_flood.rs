@@ -275,7 +275,7 @@ fn a_full_replay_guard_fails_closed_and_recovers_when_entries_age_out() {
     for _ in 0..100 {
         let r = n
             .receiver
-            .admit_at(&call(&n.guest, ts), &served, n.now)
+            .admit_at(call(&n.guest, ts), &served, n.now)
             .unwrap_err();
         assert_eq!(r.reason, RejectReason::ReplayGuardFull);
         assert_eq!(n.receiver.replay_guard().len(), CAPACITY);
@@ -285,7 +285,7 @@ fn a_full_replay_guard_fails_closed_and_recovers_when_entries_age_out() {
     assert_eq!(r.reason, RejectReason::Replay);
     let r = n
         .receiver
-        .admit_at(&Bytes::from_static(b"\xc1garbage"), &served, n.now)
+        .admit_at(Bytes::from_static(b"\xc1garbage"), &served, n.now)
         .unwrap_err();
     assert_eq!(r.reason, RejectReason::Malformed);
     let c = n.receiver.counters();
@@ -366,7 +366,7 @@ fn hostile_guests_flooding_future_stamped_calls_deny_neither_the_control_plane_n
     for round in 0..20 {
         for s in &senders {
             // Stamped as far in the future as the window allows: held 120 s each.
-            match n.receiver.admit_at(&call(s, now + 60_000), &served, n.now) {
+            match n.receiver.admit_at(call(s, now + 60_000), &served, n.now) {
                 Ok(_) => {}
                 Err(r) => {
                     assert_eq!(r.reason, RejectReason::ReplayGuardFull, "round {round}");
@@ -378,10 +378,10 @@ fn hostile_guests_flooding_future_stamped_calls_deny_neither_the_control_plane_n
             // The honest guest (7 ids, under its fair share of floor(48 / 5) = 9) and the
             // control plane are admitted throughout.
             n.receiver
-                .admit_at(&call(&n.guest, now), &served, n.now)
+                .admit_at(call(&n.guest, now), &served, n.now)
                 .unwrap();
             n.receiver
-                .admit_at(&call(&n.api, now), &served, n.now)
+                .admit_at(call(&n.api, now), &served, n.now)
                 .unwrap();
         }
     }

@@ -122,7 +122,13 @@ fn notify(publisher: &str, dst: &str) -> Outbound {
             reply: None,
             seal: None,
         },
-        body: NotificationBody::encode("trove.instance.usage", publisher, &[0x01], &[0x80]),
+        body: NotificationBody {
+            event_type: "trove.instance.usage".into(),
+            publisher_id: publisher.into(),
+            payload: Bytes::from_static(&[0x01]),
+            ctx: Bytes::from_static(&[0x80]),
+        }
+        .into(),
         peer: Peer::ControlPlane,
         carries_secret: false,
     }

@@ -68,6 +68,6 @@ async fn a_hostile_guest_fills_only_its_quota_in_the_shared_store() {
     let r = b.admit_async(&m, &served).await.unwrap_err();
     assert_eq!(r.reason, RejectReason::Replay);
     // The synchronous pipeline cannot await the store: it refuses (fail closed).
-    let r = a.admit(&call(&honest, now), &served).unwrap_err();
+    let r = a.admit(call(&honest, now), &served).unwrap_err();
     assert_eq!(r.reason, RejectReason::ReplayStoreUnavailable);
 }

@@ -32,12 +32,12 @@ fn usage_as(attacker: &Security, to: &Address, victim: &str) -> Result<Vec<u8>, 
         },
         "payload",
     )?;
-    let body = NotificationBody::encode(
-        InstanceUsage::EVENT_TYPE,
-        &publisher_id(victim),
-        payload.bytes(),
-        Context::new().encode().bytes(),
-    );
+    let body = NotificationBody {
+        event_type: InstanceUsage::EVENT_TYPE.to_owned(),
+        publisher_id: publisher_id(victim),
+        payload: payload.into_bytes(),
+        ctx: Context::new().encode().into_bytes(),
+    };
     Ok(attacker.seal_and_sign(Outbound {
         header: Header {
             id: MessageId::random(),
@@ -50,7 +50,7 @@ fn usage_as(attacker: &Security, to: &Address, victim: &str) -> Result<Vec<u8>, 
             reply: None,
             seal: None,
         },
-        body,
+        body: body.into(),
         peer: Peer::ControlPlane,
         carries_secret: false,
     })?)

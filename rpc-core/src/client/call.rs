@@ -87,18 +87,20 @@ impl Inner {
             .monitor_timeout(req)
             .filter(|_| is_call)
             .map(|m| millis(m / 2));
-        let body = RequestBody::encode_monitored(
-            &req.method,
-            req.target.version,
-            req.target.namespace.as_deref(),
-            req.args.bytes(),
-            req.ctx.bytes(),
+        // The body's parts: `args` and `ctx` are shared, not copied, until the seal layer
+        // writes them into the envelope.
+        let body = RequestBody {
+            method: req.method.clone(),
+            version: req.target.version,
+            namespace: req.target.namespace.clone(),
+            args: req.args.clone().into_bytes(),
+            ctx: req.ctx.clone().into_bytes(),
             monitor,
-        );
+        };
         SealRequest {
             message: Outbound {
                 header,
-                body,
+                body: body.into(),
                 peer: req.target.effective_peer(),
                 carries_secret: req.carries_secret(),
             },

@@ -131,16 +131,21 @@ impl<S: fmt::Debug> fmt::Debug for Admit<S> {
 }
 
 impl AdmitLayer {
-    fn admit(&self, msg: &Inbound) -> Result<Admitted, Rejection> {
+    fn admit(&self, msg: &mut Inbound) -> Result<Admitted, Rejection> {
         let serves = |dst: &str| self.serves.iter().any(|s| s == dst);
-        let admitted = self.security.admit(&msg.payload, &serves)?;
+        let admitted = self
+            .security
+            .admit(std::mem::take(&mut msg.payload), &serves)?;
         self.check_broker_user(admitted, msg.broker_user.as_deref())
     }
 
     /// The pipeline awaiting the shared replay store.
-    async fn admit_async(&self, msg: &Inbound) -> Result<Admitted, Rejection> {
+    async fn admit_async(&self, msg: &mut Inbound) -> Result<Admitted, Rejection> {
         let serves = |dst: &str| self.serves.iter().any(|s| s == dst);
-        let admitted = self.security.admit_async(&msg.payload, &serves).await?;
+        let admitted = self
+            .security
+            .admit_async(std::mem::take(&mut msg.payload), &serves)
+            .await?;
         self.check_broker_user(admitted, msg.broker_user.as_deref())
     }
 
@@ -182,7 +187,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, msg: Inbound) -> Self::Future {
+    fn call(&mut self, mut msg: Inbound) -> Self::Future {
         if self.config.security.replay_store().is_some() {
             // The replay step awaits the shared store: the ready inner service goes into the
             // future (a clone stays here for the next poll_ready).
@@ -190,7 +195,7 @@ where
             let mut inner = std::mem::replace(&mut self.inner, clone);
             let config = self.config.clone();
             return Box::pin(async move {
-                match config.admit_async(&msg).await {
+                match config.admit_async(&mut msg).await {
                     Ok(message) => inner
                         .call(AdmittedMessage {
                             message,
@@ -204,7 +209,7 @@ where
         }
         // In-process store: verification, the replay step and opening are CPU work, done
         // here before anything is awaited.
-        match self.config.admit(&msg) {
+        match self.config.admit(&mut msg) {
             Ok(message) => {
                 let served = self.inner.call(AdmittedMessage {
                     message,

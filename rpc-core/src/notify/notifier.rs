@@ -108,15 +108,15 @@ impl Notifier {
                 .ttl
                 .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
             let header = Header::notify(MessageId::random(), to.dst(), ttl);
-            let body = NotificationBody::encode(
-                event_type,
-                &inner.publisher_id,
-                payload.bytes(),
-                ctx_bytes.bytes(),
-            );
+            let body = NotificationBody {
+                event_type: event_type.to_owned(),
+                publisher_id: inner.publisher_id.clone(),
+                payload: payload.clone().into_bytes(),
+                ctx: ctx_bytes.clone().into_bytes(),
+            };
             let envelope = inner.security.seal_and_sign(Outbound {
                 header,
-                body,
+                body: body.into(),
                 peer: Peer::ControlPlane,
                 carries_secret,
             })?;

@@ -107,6 +107,31 @@ pub trait Opener: Send + Sync + Debug {
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Result<Vec<u8>, KeyError>;
+
+    /// Like [`open`](Self::open), but decrypts `buf` (ciphertext || tag) where it lies and
+    /// returns the plaintext's length `n`: the plaintext is then `buf[..n]`, so that a body
+    /// is opened inside the envelope received without a copy of its own.
+    ///
+    /// On failure `buf` must hold nothing of a plaintext (left as received, or wiped). The
+    /// default goes through `open` and wipes its plaintext once copied.
+    fn open_in_place(
+        &self,
+        key_id: &KeyId,
+        nonce: &[u8; 24],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<usize, KeyError> {
+        let mut plain = self.open(key_id, nonce, aad, buf)?;
+        let opened = match buf.get_mut(..plain.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(&plain);
+                Ok(plain.len())
+            }
+            None => Err(KeyError::OpenFailed),
+        };
+        crate::wiped::Wipe::wipe(&mut plain);
+        opened
+    }
 }
 
 /// Whom a sealed message is for; decides the sealing key.

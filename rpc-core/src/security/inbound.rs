@@ -2,6 +2,7 @@
 //! cheap: size -> envelope -> `v` -> signatures -> header -> direction/principal/`dst` ->
 //! policy -> replay/expiry -> open -> body.
 
+use std::ops::Range;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -10,12 +11,12 @@ use super::Security;
 use super::applied::AppliedPolicy;
 use super::evidence;
 use super::hooks::KeyError;
+use super::open::{ReceivedBytes, span_in};
 use super::policy::{Auth, Mode};
 use super::reject::RejectReason;
 use crate::principal::Principal;
 use crate::wire::{
-    CodecError, EnvelopeRef, Header, KeyId, Kind, NotificationBody, ReplyBody, RequestBody, Role,
-    signature_input,
+    Body, CodecError, EnvelopeRef, Header, KeyId, Kind, NotificationBody, ReplyBody, RequestBody,
 };
 
 /// A message that passed every check.
@@ -37,16 +38,9 @@ pub struct Admitted {
     pub applied: AppliedPolicy,
 }
 
-/// The body of an admitted message.
-#[derive(Debug, Clone)]
-pub enum AdmittedBody {
-    /// Call, cast or fanout.
-    Request(RequestBody),
-    /// Reply.
-    Reply(ReplyBody),
-    /// Notify (see [`crate::notify`]).
-    Notification(NotificationBody),
-}
+/// The body of an admitted message, decoded from the plaintext: a request (call, cast or
+/// fanout), a reply, or a notification.
+pub type AdmittedBody = Body;
 
 /// A message that did not pass, with the header when it could be decoded (so that a call
 /// can get a coarse error reply).
@@ -66,7 +60,7 @@ fn codec_reason(e: &CodecError) -> RejectReason {
     }
 }
 
-fn key_reason(e: KeyError) -> RejectReason {
+pub(super) fn key_reason(e: KeyError) -> RejectReason {
     match e {
         KeyError::Revoked => RejectReason::RevokedKey,
         KeyError::Stale => RejectReason::StaleKey,
@@ -78,19 +72,22 @@ fn key_reason(e: KeyError) -> RejectReason {
 
 /// What the checks before the replay step established (the message is authenticated as
 /// far as it can be before opening; the time window and the deadline hold).
-struct Checked<'a> {
-    env: EnvelopeRef<'a>,
-    header: Header,
+pub(super) struct Checked {
+    /// Where the envelope's `h` lies in the bytes received.
+    pub(super) header_at: Range<usize>,
+    /// Where the envelope's `b` lies in the bytes received.
+    pub(super) body_at: Range<usize>,
+    pub(super) header: Header,
     signer: Option<Principal>,
-    seal_key: Option<KeyId>,
+    pub(super) seal_key: Option<KeyId>,
     sealed_as: Option<Principal>,
     applied: AppliedPolicy,
     pairwise_ok: bool,
     now_ms: u64,
 }
 
-impl Checked<'_> {
-    fn fail(&self, reason: RejectReason) -> Rejection {
+impl Checked {
+    pub(super) fn fail(&self, reason: RejectReason) -> Rejection {
         Rejection {
             reason,
             header: Some(Box::new(self.header.clone())),
@@ -123,9 +120,12 @@ impl Security {
     /// Runs the receive pipeline on `bytes` now. `served` says whether a `dst` is an address
     /// this node serves. With a shared replay store registered this refuses every
     /// authenticated message (`ReplayStoreUnavailable`): use [`admit_async`](Self::admit_async).
+    ///
+    /// Pass the bytes by value when nothing else holds them: a sealed body is then opened
+    /// where it lies ([`ReceivedBytes`]).
     pub fn admit(
         &self,
-        bytes: &Bytes,
+        bytes: impl ReceivedBytes,
         served: &dyn Fn(&str) -> bool,
     ) -> Result<Admitted, Rejection> {
         self.admit_at(bytes, served, SystemTime::now())
@@ -134,11 +134,11 @@ impl Security {
     /// Runs the receive pipeline with the clock at `now` (tests and vectors).
     pub fn admit_at(
         &self,
-        bytes: &Bytes,
+        bytes: impl ReceivedBytes,
         served: &dyn Fn(&str) -> bool,
         now: SystemTime,
     ) -> Result<Admitted, Rejection> {
-        let result = self.run(bytes, served, now);
+        let result = self.run(bytes.into_received(), served, now);
         self.conclude(result)
     }
 
@@ -146,7 +146,7 @@ impl Security {
     /// if registered, within its bounded wait; else this process's memory, at once).
     pub async fn admit_async(
         &self,
-        bytes: &Bytes,
+        bytes: impl ReceivedBytes,
         served: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Admitted, Rejection> {
         self.admit_async_at(bytes, served, SystemTime::now()).await
@@ -155,12 +155,13 @@ impl Security {
     /// [`admit_async`](Self::admit_async) with the clock at `now`.
     pub async fn admit_async_at(
         &self,
-        bytes: &Bytes,
+        bytes: impl ReceivedBytes,
         served: &(dyn Fn(&str) -> bool + Sync),
         now: SystemTime,
     ) -> Result<Admitted, Rejection> {
+        let bytes = bytes.into_received();
         let result = async {
-            let checked = self.check(bytes, served, now)?;
+            let checked = self.check(&bytes, served, now)?;
             if let Some(p) = checked.record_before_open() {
                 self.record_async(p, &checked.header, checked.now_ms)
                     .await
@@ -198,11 +199,11 @@ impl Security {
 
     fn run(
         &self,
-        bytes: &Bytes,
+        bytes: Bytes,
         served: &dyn Fn(&str) -> bool,
         now: SystemTime,
     ) -> Result<Admitted, Rejection> {
-        let checked = self.check(bytes, served, now)?;
+        let checked = self.check(&bytes, served, now)?;
         if let Some(p) = checked.record_before_open() {
             self.record_now(p, &checked.header, checked.now_ms)
                 .map_err(|r| checked.fail(r))?;
@@ -217,12 +218,12 @@ impl Security {
 
     /// size -> envelope -> v -> signatures -> header -> direction/principal/dst -> policy
     /// -> time (the replay step that records comes next).
-    fn check<'a>(
+    fn check(
         &self,
-        bytes: &'a Bytes,
+        bytes: &Bytes,
         served: &dyn Fn(&str) -> bool,
         now: SystemTime,
-    ) -> Result<Checked<'a>, Rejection> {
+    ) -> Result<Checked, Rejection> {
         let reject = |reason: RejectReason| Rejection {
             reason,
             header: None,
@@ -231,6 +232,12 @@ impl Security {
         // size -> envelope -> v
         let env = EnvelopeRef::decode(bytes, &self.config.limits)
             .map_err(|e| reject(codec_reason(&e)))?;
+        // Where `h` and `b` lie, for the open step (which may take the buffer over).
+        let (Some(header_at), Some(body_at)) =
+            (span_in(bytes, env.header), span_in(bytes, env.body))
+        else {
+            return Err(reject(RejectReason::Malformed));
+        };
         let me = &self.config.principal;
         let policy = self.policy();
 
@@ -309,7 +316,8 @@ impl Security {
                 .map_err(fail)?;
         }
         Ok(Checked {
-            env,
+            header_at,
+            body_at,
             header,
             signer,
             seal_key,
@@ -320,27 +328,8 @@ impl Security {
         })
     }
 
-    /// open: the plaintext body (or the body as received when unsealed).
-    fn open(&self, c: &Checked<'_>, bytes: &Bytes) -> Result<Bytes, Rejection> {
-        match (&c.seal_key, &c.header.seal) {
-            (Some(key), Some(seal)) => {
-                let opener = self
-                    .config
-                    .opener
-                    .as_ref()
-                    .ok_or_else(|| c.fail(RejectReason::UnknownKey))?;
-                let plain = opener
-                    .open(key, &seal.nonce, c.env.header, c.env.body)
-                    .map_err(|e| c.fail(key_reason(e)))?;
-                // The plaintext may hold a Secret's value: wiped when its last slice drops.
-                Ok(Bytes::from_owner(crate::wiped::WipedBytes::new(plain)))
-            }
-            _ => Ok(bytes.slice_ref(c.env.body)),
-        }
-    }
-
     /// body: decode it, and note what Permissive let through.
-    fn finish(&self, c: Checked<'_>, plain: Bytes) -> Result<Admitted, Rejection> {
+    fn finish(&self, c: Checked, plain: Bytes) -> Result<Admitted, Rejection> {
         let mode = c.applied.mode;
         let body = match c.header.kind {
             Kind::Reply => ReplyBody::decode(&plain).map(AdmittedBody::Reply),
@@ -375,66 +364,5 @@ impl Security {
             body,
             header: c.header,
         })
-    }
-
-    fn knows_algorithm(&self, algorithm: &str) -> bool {
-        self.config
-            .verifiers
-            .iter()
-            .any(|v| v.algorithm() == algorithm)
-    }
-
-    /// Verifies every signature item of a known algorithm; all must verify and name one
-    /// principal. Items of unknown algorithms are skipped, whatever their other keys hold.
-    fn verify_signatures(&self, env: &EnvelopeRef<'_>) -> Result<Option<Principal>, RejectReason> {
-        // Items whose `k` or `s` did not read as a str and a bin: malformed if the algorithm
-        // is known, skipped otherwise (a future algorithm may shape them differently).
-        for algorithm in &env.opaque_signatures {
-            if self.knows_algorithm(algorithm) {
-                return Err(RejectReason::BadSignature);
-            }
-            self.counters.skipped_algorithm();
-        }
-        let mut input = None;
-        let mut signer: Option<Principal> = None;
-        for (i, item) in env.signatures.iter().enumerate() {
-            // A byte-identical copy of an item already verified proves nothing new: skip it
-            // rather than pay for the same verification again (same verdict, less work).
-            if env.signatures[..i].contains(item) {
-                continue;
-            }
-            let Some(verifier) = self
-                .config
-                .verifiers
-                .iter()
-                .find(|v| v.algorithm() == item.algorithm)
-            else {
-                self.counters.skipped_algorithm();
-                continue;
-            };
-            let key = KeyId::parse(&item.key_id).map_err(|_| RejectReason::BadSignature)?;
-            if key.role() != Role::Sig {
-                return Err(RejectReason::BadSignature);
-            }
-            if let Some(keys) = &self.config.keys {
-                keys.check_key(&key).map_err(|e| {
-                    let reason = key_reason(e);
-                    if reason == RejectReason::UnknownKey && self.log_limit.allow() {
-                        tracing::warn!(key_id = %key, "signed by a key that is not pinned here");
-                    }
-                    reason
-                })?;
-            }
-            let input = input.get_or_insert_with(|| signature_input(env.header, env.body));
-            verifier
-                .verify(&key, input, &item.signature)
-                .map_err(key_reason)?;
-            match &signer {
-                Some(p) if p != key.principal() => return Err(RejectReason::SignerMismatch),
-                Some(_) => {}
-                None => signer = Some(key.principal().clone()),
-            }
-        }
-        Ok(signer)
     }
 }

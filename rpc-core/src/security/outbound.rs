@@ -1,46 +1,35 @@
-//! The send pipeline: encode, seal (associated data = the exact header bytes), then sign
-//! the header and body bytes as they will be sent.
+//! The send pipeline: encode the header and the body straight into the envelope, seal the
+//! body where it lies there (associated data = the exact header bytes), then sign the
+//! header and body bytes as they will be sent.
 
 use super::Security;
 use super::hooks::Peer;
 use super::policy::{Mode, PeerClass};
 use crate::error::Error;
 use crate::wire::{
-    EnvelopeWriter, Header, Kind, SealInfo, SignatureItem, encode_envelope, signature_input,
+    Body, EnvelopeWriter, Header, Kind, SealInfo, SignatureItem, encode_envelope, signature_input,
 };
 
 /// One message on its way out. Its `Debug` shows the body's size, never the plaintext.
 pub struct Outbound {
     /// The header; `src` is set to this node's principal, and `seal` by the pipeline.
     pub header: Header,
-    /// The encoded body (plaintext).
-    pub body: Vec<u8>,
+    /// The body, encoded straight into the envelope (where it is sealed): its values are
+    /// copied once. When it holds a `Secret`, the `Bytes` it carries are the secret's
+    /// zeroizing ones ([`Encoded`](crate::payload::Encoded)), and the envelope buffer is
+    /// wiped unless the sealed envelope is returned.
+    pub body: Body,
     /// Whom it is for (decides the seal key and the peer class).
     pub peer: Peer,
     /// The body holds a `Secret`: refuse to send it unsealed.
     pub carries_secret: bool,
 }
 
-/// A body on its way out, wiped on drop when it holds a `Secret` (after sealing, or on
-/// any error).
-struct Plaintext {
-    bytes: Vec<u8>,
-    secret: bool,
-}
-
-impl Drop for Plaintext {
-    fn drop(&mut self) {
-        if self.secret {
-            crate::wiped::wipe(&mut self.bytes);
-        }
-    }
-}
-
 impl std::fmt::Debug for Outbound {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outbound")
             .field("header", &self.header)
-            .field("body_len", &self.body.len())
+            .field("body_len", &self.body.encoded_len())
             .field("peer", &self.peer)
             .field("carries_secret", &self.carries_secret)
             .finish()
@@ -56,10 +45,6 @@ impl Security {
             peer,
             carries_secret,
         } = out;
-        let body = Plaintext {
-            bytes: body,
-            secret: carries_secret,
-        };
         let class = match peer {
             Peer::ControlPlane => PeerClass::ControlPlane,
             Peer::Guest(_) => PeerClass::Guests,
@@ -68,7 +53,7 @@ impl Security {
         let policy = *self.policy().class(class);
         let mode = policy.effective_mode(std::time::SystemTime::now());
         let secure = mode != Mode::Off;
-        header.src = self.config.principal.to_string();
+        header.src = self.config.principal.as_str().to_owned();
         header.seal = None;
 
         let seal = match (&self.config.sealer, &self.config.keys) {
@@ -96,14 +81,13 @@ impl Security {
             let mut nonce = [0u8; 24];
             crate::rand::fill(&mut nonce);
             header.seal = Some(SealInfo {
-                key_id: key.to_string(),
+                key_id: key.as_str().to_owned(),
                 nonce,
             });
         }
-        let h = header.encode();
-        // The body is copied once, into the envelope, and sealed where it lies there.
+        // The body is written once, into the envelope, and sealed where it lies there.
         let tag_len = seal.as_ref().map_or(0, |(sealer, _)| sealer.tag_len());
-        let mut env = EnvelopeWriter::new(&h, &body.bytes, tag_len, signer.is_some());
+        let mut env = EnvelopeWriter::new(&header, &body, tag_len, signer.is_some());
         drop(body);
         if let (Some((sealer, key)), Some(info)) = (&seal, &header.seal) {
             let (aad, plaintext) = env.body_mut();
@@ -116,7 +100,7 @@ impl Security {
             let (key_id, signature) =
                 signer.sign_with_id(&signature_input(env.header(), env.body()))?;
             signatures.push(SignatureItem {
-                key_id: key_id.to_string(),
+                key_id: key_id.as_str().to_owned(),
                 algorithm: signer.algorithm().to_owned(),
                 signature,
             });

@@ -49,7 +49,7 @@ impl Reply {
         SealRequest {
             message: Outbound {
                 header: Header::reply(dst, self.request.id),
-                body: self.body.encode(),
+                body: self.body.clone().into(),
                 peer: self.peer.clone(),
                 carries_secret: self.carries_secret,
             },

@@ -4,12 +4,14 @@
 //! [`Bytes`] slices of the plaintext); they are decoded into application types only by the
 //! handler or caller that knows those types.
 
+use std::io::Write as _;
+
 use bytes::Bytes;
 
 use super::error::CodecError;
 use super::fields::Fields;
 use super::msgpack::single_value;
-use super::write::Writer;
+use super::write::{Encode, Sink, Writer};
 use crate::version::Version;
 
 /// The encoding of an empty map, used for absent `args`.
@@ -92,39 +94,32 @@ impl RequestBody {
         args: &[u8],
         ctx: &[u8],
     ) -> Vec<u8> {
-        Self::encode_monitored(method, version, namespace, args, ctx, None)
+        RequestParts {
+            method,
+            version,
+            namespace,
+            args,
+            ctx,
+            monitor: None,
+        }
+        .to_vec()
     }
 
-    /// Like [`RequestBody::encode`], with the `monitor` key (heartbeat interval, ms) when
-    /// `monitor` is set.
-    pub fn encode_monitored(
-        method: &str,
-        version: Version,
-        namespace: Option<&str>,
-        args: &[u8],
-        ctx: &[u8],
-        monitor: Option<u64>,
-    ) -> Vec<u8> {
-        let mut w = Writer::with_capacity(64 + method.len() + args.len() + ctx.len());
-        w.map(4 + usize::from(namespace.is_some()) + usize::from(monitor.is_some()));
-        w.str("method").str(method);
-        w.str("ver").str(&version.to_string());
-        if let Some(ns) = namespace {
-            w.str("ns").str(ns);
+    fn parts(&self) -> RequestParts<'_> {
+        RequestParts {
+            method: &self.method,
+            version: self.version,
+            namespace: self.namespace.as_deref(),
+            args: &self.args,
+            ctx: &self.ctx,
+            monitor: self.monitor,
         }
-        w.str("args").raw(args);
-        w.str("ctx").raw(ctx);
-        if let Some(ms) = monitor {
-            w.str("monitor").uint(ms);
-        }
-        w.into_bytes()
     }
 
     /// Decodes a request body from the plaintext.
     pub fn decode(plain: &Bytes) -> Result<Self, CodecError> {
-        let map = single_value(plain, "body")?;
-        let f = Fields::read(
-            map,
+        let f = Fields::decode(
+            plain,
             "body",
             ["method", "ver", "ns", "args", "ctx", "monitor"],
         )?;
@@ -167,10 +162,53 @@ impl RequestBody {
     }
 }
 
-impl ReplyBody {
-    /// Encodes the reply body.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(32 + self.approx_len());
+/// `args` and `ctx` must each be one encoded map.
+impl Encode for RequestBody {
+    fn write_to<S: Sink>(&self, w: &mut Writer<S>) {
+        self.parts().write_to(w);
+    }
+}
+
+/// A request body borrowed from its parts: the one place that lays out its map.
+struct RequestParts<'a> {
+    method: &'a str,
+    version: Version,
+    namespace: Option<&'a str>,
+    args: &'a [u8],
+    ctx: &'a [u8],
+    monitor: Option<u64>,
+}
+
+impl Encode for RequestParts<'_> {
+    fn write_to<S: Sink>(&self, w: &mut Writer<S>) {
+        w.map(4 + usize::from(self.namespace.is_some()) + usize::from(self.monitor.is_some()));
+        w.str("method").str(self.method);
+        w.str("ver");
+        write_version(w, self.version);
+        if let Some(ns) = self.namespace {
+            w.str("ns").str(ns);
+        }
+        w.str("args").raw(self.args);
+        w.str("ctx").raw(self.ctx);
+        if let Some(ms) = self.monitor {
+            w.str("monitor").uint(ms);
+        }
+    }
+}
+
+/// Writes `version` as the `str` `"N.N"`, formatted on the stack.
+fn write_version<S: Sink>(w: &mut Writer<S>, version: Version) {
+    // "4294967295.4294967295": the longest two u32s and a dot.
+    let mut buf = [0u8; 21];
+    let mut text = std::io::Cursor::new(&mut buf[..]);
+    // Cannot fail: the buffer holds any two u32s and a dot.
+    let _ = write!(text, "{}.{}", version.major, version.minor);
+    let len = usize::try_from(text.position()).unwrap_or(0);
+    w.str(std::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default());
+}
+
+impl Encode for ReplyBody {
+    fn write_to<S: Sink>(&self, w: &mut Writer<S>) {
         w.map(1);
         match self {
             ReplyBody::Ok(result) => {
@@ -188,15 +226,13 @@ impl ReplyBody {
                 w.str("hb").raw(TRUE);
             }
         }
-        w.into_bytes()
     }
+}
 
-    fn approx_len(&self) -> usize {
-        match self {
-            ReplyBody::Ok(r) => r.len(),
-            ReplyBody::Err(e) => e.code.len() + e.msg.len() + e.data.as_ref().map_or(0, Bytes::len),
-            ReplyBody::Heartbeat => 0,
-        }
+impl ReplyBody {
+    /// Encodes the reply body.
+    pub fn encode(&self) -> Vec<u8> {
+        self.to_vec()
     }
 
     /// Decodes a reply body from the plaintext.

@@ -7,9 +7,10 @@ use zeroize::Zeroize;
 
 use super::error::CodecError;
 use super::fields::Fields;
+use super::header::Header;
 use super::limits::Limits;
-use super::msgpack::single_value;
-use super::write::Writer;
+use super::message_body::Body;
+use super::write::{Encode, Writer};
 
 /// The envelope major version this implementation speaks.
 pub const ENVELOPE_VERSION: u64 = 1;
@@ -54,8 +55,7 @@ impl<'a> EnvelopeRef<'a> {
                 limit: limits.max_envelope,
             });
         }
-        let map = single_value(bytes, "envelope")?;
-        let f = Fields::read(map, "envelope", ["v", "h", "b", "sig"])?;
+        let f = Fields::decode(bytes, "envelope", ["v", "h", "b", "sig"])?;
         match f.uint("v")? {
             0 => return Err(CodecError::Malformed("envelope version 0")),
             ENVELOPE_VERSION => {}
@@ -137,9 +137,10 @@ pub fn encode_envelope(header: &[u8], body: &[u8], signatures: &[SignatureItem])
     w.into_bytes()
 }
 
-/// Builds an envelope in one buffer: the body is copied in once, and a seal can encrypt it
-/// where it lies ([`EnvelopeWriter::body_mut`]) instead of into a buffer of its own that
-/// [`encode_envelope`] would copy again. The bytes are the same as `encode_envelope`'s.
+/// Builds an envelope in one buffer: the header and the body map are written straight
+/// into it (the body's `args`, result or payload bytes are copied once), and a seal can
+/// encrypt the body where it lies ([`EnvelopeWriter::body_mut`]). The bytes are the same
+/// as [`encode_envelope`]'s of the encoded header and body.
 ///
 /// It wipes its buffer on drop unless [`finish`](Self::finish)ed, since until sealed the
 /// body may hold a `Secret`'s plaintext.
@@ -151,21 +152,22 @@ pub struct EnvelopeWriter {
 }
 
 impl EnvelopeWriter {
-    /// Starts `{v, h, b[, sig]}` with `header`, then copies `body` in, leaving room in the
-    /// `b` length for `tag_len` more bytes (a seal's tag, pushed by [`push_tag`](Self::push_tag)).
+    /// Starts `{v, h, b[, sig]}` with `header`, then writes `body`, leaving room in the `b`
+    /// length for `tag_len` more bytes (a seal's tag, pushed by [`push_tag`](Self::push_tag)).
     /// `signed`: [`finish`](Self::finish) will be given at least one signature.
-    pub fn new(header: &[u8], body: &[u8], tag_len: usize, signed: bool) -> Self {
-        let b_len = body.len() + tag_len;
-        let mut w = Writer::with_capacity(48 + header.len() + b_len + if signed { 160 } else { 0 });
+    pub fn new(header: &Header, body: &Body, tag_len: usize, signed: bool) -> Self {
+        let h_len = header.encoded_len();
+        let b_len = body.encoded_len() + tag_len;
+        let mut w = Writer::with_capacity(48 + h_len + b_len + if signed { 160 } else { 0 });
         w.map(if signed { 4 } else { 3 });
         w.str("v").uint(ENVELOPE_VERSION);
-        w.str("h").bin_header(header.len());
+        w.str("h").bin_header(h_len);
         let h_start = w.len();
-        w.raw(header);
+        header.write_to(&mut w);
         let h_end = w.len();
         w.str("b").bin_header(b_len);
         let b_start = w.len();
-        w.raw(body);
+        body.write_to(&mut w);
         Self {
             w,
             header: h_start..h_end,
@@ -179,12 +181,12 @@ impl EnvelopeWriter {
         &self.w.as_slice()[self.header.clone()]
     }
 
-    /// The body bytes copied in (and then the tag, once pushed).
+    /// The body bytes written (and then the tag, once pushed).
     pub fn body(&self) -> &[u8] {
         &self.w.as_slice()[self.body.start..]
     }
 
-    /// The header (to use as associated data) and the body as copied in, to seal in place.
+    /// The header (to use as associated data) and the body as written, to seal in place.
     pub fn body_mut(&mut self) -> (&[u8], &mut [u8]) {
         let (head, rest) = self.w.as_mut_slice().split_at_mut(self.body.start);
         (&head[self.header.clone()], rest)

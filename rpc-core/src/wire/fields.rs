@@ -2,7 +2,7 @@
 //! unknown keys skipped.
 
 use super::error::CodecError;
-use super::msgpack::Raw;
+use super::msgpack::{Raw, single_map};
 
 /// Collects the known keys of one map; unknown keys are ignored (mixed-version rule).
 pub struct Fields<'a, const N: usize> {
@@ -17,8 +17,25 @@ impl<'a, const N: usize> Fields<'a, N> {
         what: &'static str,
         names: [&'static str; N],
     ) -> Result<Self, CodecError> {
+        Self::collect(map.entries(what)?, names)
+    }
+
+    /// Decodes `bytes` as exactly one map with string keys (validated as it is read, see
+    /// [`single_map`]), keeping the keys in `names`.
+    pub fn decode(
+        bytes: &'a [u8],
+        what: &'static str,
+        names: [&'static str; N],
+    ) -> Result<Self, CodecError> {
+        Self::collect(single_map(bytes, what)?, names)
+    }
+
+    fn collect(
+        entries: impl Iterator<Item = Result<(&'a str, Raw<'a>), CodecError>>,
+        names: [&'static str; N],
+    ) -> Result<Self, CodecError> {
         let mut values = [None; N];
-        for entry in map.entries(what)? {
+        for entry in entries {
             let (key, value) = entry?;
             if let Some(i) = names.iter().position(|n| *n == key) {
                 if values[i].is_some() {
@@ -43,36 +60,35 @@ impl<'a, const N: usize> Fields<'a, N> {
 
     /// A required value.
     pub fn req(&self, name: &'static str) -> Result<Raw<'a>, CodecError> {
-        self.slot(name).ok_or(CodecError::MissingKey(name))
+        match self.slot(name) {
+            Some(v) => Ok(v),
+            None => Err(CodecError::MissingKey(name)),
+        }
     }
 
     /// A required `str`.
     pub fn str(&self, name: &'static str) -> Result<&'a str, CodecError> {
-        self.req(name)?.as_str().ok_or(CodecError::WrongType(name))
+        typed(self.req(name)?.as_str(), name)
     }
 
     /// An optional `str`.
     pub fn opt_str(&self, name: &'static str) -> Result<Option<&'a str>, CodecError> {
-        self.opt(name)
-            .map(|v| v.as_str().ok_or(CodecError::WrongType(name)))
-            .transpose()
+        self.opt(name).map(|v| typed(v.as_str(), name)).transpose()
     }
 
     /// A required non-negative integer.
     pub fn uint(&self, name: &'static str) -> Result<u64, CodecError> {
-        self.req(name)?.as_uint().ok_or(CodecError::WrongType(name))
+        typed(self.req(name)?.as_uint(), name)
     }
 
     /// An optional non-negative integer.
     pub fn opt_uint(&self, name: &'static str) -> Result<Option<u64>, CodecError> {
-        self.opt(name)
-            .map(|v| v.as_uint().ok_or(CodecError::WrongType(name)))
-            .transpose()
+        self.opt(name).map(|v| typed(v.as_uint(), name)).transpose()
     }
 
     /// A required `bin`.
     pub fn bin(&self, name: &'static str) -> Result<&'a [u8], CodecError> {
-        self.req(name)?.as_bin().ok_or(CodecError::WrongType(name))
+        typed(self.req(name)?.as_bin(), name)
     }
 
     /// A required `bin` of exactly `N2` bytes.
@@ -90,11 +106,20 @@ impl<'a, const N: usize> Fields<'a, N> {
         match self.opt(name) {
             None => Ok(None),
             Some(v) => {
-                let b = v.as_bin().ok_or(CodecError::WrongType(name))?;
+                let b = typed(v.as_bin(), name)?;
                 b.try_into()
                     .map(Some)
                     .map_err(|_| CodecError::WrongType(name))
             }
         }
+    }
+}
+
+/// `v`, or that `name` has the wrong type. (A `match`, not `ok_or`: `CodecError` has drop
+/// glue, and an eager error value is built and dropped on every successful read.)
+fn typed<T>(v: Option<T>, name: &'static str) -> Result<T, CodecError> {
+    match v {
+        Some(v) => Ok(v),
+        None => Err(CodecError::WrongType(name)),
     }
 }

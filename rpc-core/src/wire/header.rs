@@ -2,8 +2,7 @@
 
 use super::error::CodecError;
 use super::fields::Fields;
-use super::msgpack::single_value;
-use super::write::Writer;
+use super::write::{Encode, Sink, Writer};
 
 /// Now, unix milliseconds UTC (0 before 1970).
 fn unix_ms() -> u64 {
@@ -182,47 +181,15 @@ impl Header {
 
     /// Encodes the header map (optional fields omitted when absent).
     pub fn encode(&self) -> Vec<u8> {
-        let n = 5 + [
-            self.ttl.is_some(),
-            self.corr.is_some(),
-            self.reply.is_some(),
-            self.seal.is_some(),
-        ]
-        .iter()
-        .filter(|b| **b)
-        .count();
-        let mut w = Writer::with_capacity(160 + self.src.len() + self.dst.len());
-        w.map(n);
-        w.str("id").bin(&self.id.0);
-        w.str("kind").str(self.kind.as_str());
-        w.str("ts").uint(self.ts);
-        if let Some(ttl) = self.ttl {
-            w.str("ttl").uint(ttl);
-        }
-        w.str("src").str(&self.src);
-        w.str("dst").str(&self.dst);
-        if let Some(corr) = &self.corr {
-            w.str("corr").bin(&corr.0);
-        }
-        if let Some(reply) = &self.reply {
-            w.str("reply").str(reply);
-        }
-        if let Some(seal) = &self.seal {
-            w.str("seal").map(3);
-            w.str("a").str(SEAL_ALGORITHM);
-            w.str("k").str(&seal.key_id);
-            w.str("n").bin(&seal.nonce);
-        }
-        w.into_bytes()
+        self.to_vec()
     }
 
     /// Decodes header bytes exactly as received (size already checked by the envelope).
     ///
     /// A reply without `corr` and a call without `reply` are malformed.
     pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
-        let map = single_value(bytes, "header")?;
-        let f = Fields::read(
-            map,
+        let f = Fields::decode(
+            bytes,
             "header",
             [
                 "id", "kind", "ts", "ttl", "src", "dst", "corr", "reply", "seal",
@@ -262,5 +229,41 @@ impl Header {
             reply: reply.map(str::to_owned),
             seal,
         })
+    }
+}
+
+/// Optional fields are omitted when absent.
+impl Encode for Header {
+    fn write_to<S: Sink>(&self, w: &mut Writer<S>) {
+        let n = 5 + [
+            self.ttl.is_some(),
+            self.corr.is_some(),
+            self.reply.is_some(),
+            self.seal.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        w.map(n);
+        w.str("id").bin(&self.id.0);
+        w.str("kind").str(self.kind.as_str());
+        w.str("ts").uint(self.ts);
+        if let Some(ttl) = self.ttl {
+            w.str("ttl").uint(ttl);
+        }
+        w.str("src").str(&self.src);
+        w.str("dst").str(&self.dst);
+        if let Some(corr) = &self.corr {
+            w.str("corr").bin(&corr.0);
+        }
+        if let Some(reply) = &self.reply {
+            w.str("reply").str(reply);
+        }
+        if let Some(seal) = &self.seal {
+            w.str("seal").map(3);
+            w.str("a").str(SEAL_ALGORITHM);
+            w.str("k").str(&seal.key_id);
+            w.str("n").bin(&seal.nonce);
+        }
     }
 }

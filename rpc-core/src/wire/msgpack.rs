@@ -157,25 +157,31 @@ fn str_keys_len(buf: &[u8], depth: usize, what: &'static str) -> Result<usize, C
     Ok(pos)
 }
 
-/// The entries of a validated map, one at a time (see [`Raw::entries`]).
+/// The entries of a map with `str` keys, one at a time: of a validated map (see
+/// [`Raw::entries`]), or, with `VALIDATE`, of a map read from new bytes and validated
+/// entry by entry (see [`single_map`]).
 #[derive(Debug, Clone)]
-pub struct Entries<'a> {
+pub struct Entries<'a, const VALIDATE: bool = MEASURE> {
     buf: &'a [u8],
     left: usize,
     what: &'static str,
 }
 
-impl<'a> Entries<'a> {
-    /// The next entry. The map was validated whole (every [`Raw`] is), so this only splits
-    /// it: the key's UTF-8 is checked once more, to hand it out as `&str`, and the value is
-    /// measured without being validated again.
+impl<'a, const VALIDATE: bool> Entries<'a, VALIDATE> {
+    /// The next entry. The key's UTF-8 is checked (to hand it out as `&str`); the value is
+    /// validated when `VALIDATE`, else (it lies in a validated map) only measured.
     fn entry(&mut self) -> Result<(&'a str, Raw<'a>), CodecError> {
         let (off, len) = str_span(self.buf).ok_or(CodecError::NonStringKey(self.what))?;
         let key_end = off.checked_add(len).ok_or(CodecError::Truncated)?;
         let key = self.buf.get(off..key_end).ok_or(CodecError::Truncated)?;
         let key = std::str::from_utf8(key).map_err(|_| CodecError::InvalidUtf8)?;
         let after_key = self.buf.get(key_end..).ok_or(CodecError::Truncated)?;
-        let value_end = skip_len(after_key).ok_or(CodecError::Truncated)?;
+        let value_end = if VALIDATE {
+            // The map is at depth 1 of `MAX_DEPTH`, as `single_value` would count it.
+            walk_len::<VALIDATE>(after_key, MAX_DEPTH - 1)?
+        } else {
+            skip_len(after_key).ok_or(CodecError::Truncated)?
+        };
         let (value, after_value) = after_key
             .split_at_checked(value_end)
             .ok_or(CodecError::Truncated)?;
@@ -184,20 +190,48 @@ impl<'a> Entries<'a> {
     }
 }
 
-impl<'a> Iterator for Entries<'a> {
+impl<'a, const VALIDATE: bool> Iterator for Entries<'a, VALIDATE> {
     type Item = Result<(&'a str, Raw<'a>), CodecError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.left == 0 {
+            // A map read from new bytes is the whole of them.
+            if VALIDATE && !self.buf.is_empty() {
+                self.buf = &[];
+                return Some(Err(CodecError::TrailingBytes(self.what)));
+            }
             return None;
         }
         self.left -= 1;
         let entry = self.entry();
         if entry.is_err() {
             self.left = 0;
+            self.buf = &[];
         }
         Some(entry)
     }
+}
+
+/// Reads `buf` as exactly one map with `str` keys, validating each entry as it is read:
+/// what [`single_value`] and then [`Raw::entries`] check, in one pass (each key's UTF-8
+/// checked once, each value walked once). The entries end at the first error, and a map
+/// followed by more bytes ends with [`CodecError::TrailingBytes`].
+pub fn single_map<'a>(
+    buf: &'a [u8],
+    what: &'static str,
+) -> Result<Entries<'a, VALIDATE>, CodecError> {
+    let m = *buf.first().ok_or(CodecError::Truncated)?;
+    let (hdr, len) = match m {
+        0x80..=0x8f => (1, usize::from(m & 0x0f)),
+        0xde => (3, be_len(buf, 2)?),
+        0xdf => (5, be_len(buf, 4)?),
+        _ => return Err(CodecError::NotAMap(what)),
+    };
+    Ok(Entries {
+        buf: buf.get(hdr..).ok_or(CodecError::Truncated)?,
+        left: len,
+        what,
+    })
 }
 
 fn four(rest: &[u8]) -> Result<[u8; 4], CodecError> {

@@ -1,5 +1,6 @@
-//! The measuring walk ([`skip_len`]) against the validating one ([`value_len`]), and map
-//! entries against an independent decoder (rmpv), on every MessagePack marker.
+//! The measuring walk ([`skip_len`]) against the validating one ([`value_len`]), map
+//! entries against an independent decoder (rmpv), on every MessagePack marker, and the
+//! one-pass map reader ([`single_map`]) against validating whole then splitting.
 
 use proptest::prelude::*;
 use rmpv::Value;
@@ -99,5 +100,31 @@ proptest! {
         let first = raw.entries("map").expect("a map").next();
         prop_assert!(matches!(first, Some(Err(CodecError::NonStringKey("map")))));
         prop_assert!(matches!(raw.check_str_keys("map"), Err(CodecError::NonStringKey("map"))));
+    }
+
+    #[test]
+    fn single_map_accepts_and_reads_exactly_what_validating_then_splitting_does(
+        m in prop_oneof![str_keyed_map(), any_value()],
+        cut in any::<prop::sample::Index>(),
+        flip in any::<(prop::sample::Index, u8)>(),
+        tail in proptest::collection::vec(any::<u8>(), 0..3),
+    ) {
+        let whole = encode(&m);
+        let mut flipped = whole.clone();
+        if !flipped.is_empty() {
+            let at = flip.0.index(flipped.len());
+            flipped[at] ^= flip.1;
+        }
+        let cut = &whole[..cut.index(whole.len() + 1)];
+        let tailed = [&whole[..], &tail].concat();
+        for buf in [&whole[..], cut, &flipped, &tailed] {
+            let two_passes = single_value(buf, "map").and_then(|raw| {
+                raw.entries("map")?.collect::<Result<Vec<_>, _>>()
+            });
+            let one_pass = single_map(buf, "map").and_then(|e| e.collect::<Result<Vec<_>, _>>());
+            // The same verdict, and the same entries when accepted; the errors may differ
+            // in kind (each is a malformed message to the pipeline), never in acceptance.
+            prop_assert_eq!(two_passes.ok(), one_pass.ok());
+        }
     }
 }

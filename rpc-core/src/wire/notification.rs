@@ -7,8 +7,7 @@ use bytes::Bytes;
 
 use super::error::CodecError;
 use super::fields::Fields;
-use super::msgpack::single_value;
-use super::write::Writer;
+use super::write::{Encode, Sink, Writer};
 
 /// The encoding of `nil`, used for an absent `payload`.
 const NIL: &[u8] = &[0xc0];
@@ -42,23 +41,20 @@ impl std::fmt::Debug for NotificationBody {
 impl NotificationBody {
     /// Encodes the body; `payload` must be one encoded value and `ctx` one encoded map.
     pub fn encode(event_type: &str, publisher_id: &str, payload: &[u8], ctx: &[u8]) -> Vec<u8> {
-        let mut w = Writer::with_capacity(
-            48 + event_type.len() + publisher_id.len() + payload.len() + ctx.len(),
-        );
-        w.map(4);
-        w.str("event_type").str(event_type);
-        w.str("publisher_id").str(publisher_id);
-        w.str("payload").raw(payload);
-        w.str("ctx").raw(ctx);
-        w.into_bytes()
+        NotificationParts {
+            event_type,
+            publisher_id,
+            payload,
+            ctx,
+        }
+        .to_vec()
     }
 
     /// Decodes a notification body from the plaintext. `event_type` and `publisher_id`
     /// are required non-empty strs, `ctx` a map; `payload` may be absent (read as `nil`).
     pub fn decode(plain: &Bytes) -> Result<Self, CodecError> {
-        let map = single_value(plain, "body")?;
-        let f = Fields::read(
-            map,
+        let f = Fields::decode(
+            plain,
             "body",
             ["event_type", "publisher_id", "payload", "ctx"],
         )?;
@@ -86,5 +82,36 @@ impl NotificationBody {
             payload,
             ctx: plain.slice_ref(ctx.bytes()),
         })
+    }
+}
+
+/// `payload` must be one encoded value and `ctx` one encoded map.
+impl Encode for NotificationBody {
+    fn write_to<S: Sink>(&self, w: &mut Writer<S>) {
+        NotificationParts {
+            event_type: &self.event_type,
+            publisher_id: &self.publisher_id,
+            payload: &self.payload,
+            ctx: &self.ctx,
+        }
+        .write_to(w);
+    }
+}
+
+/// A notification body borrowed from its parts: the one place that lays out its map.
+struct NotificationParts<'a> {
+    event_type: &'a str,
+    publisher_id: &'a str,
+    payload: &'a [u8],
+    ctx: &'a [u8],
+}
+
+impl Encode for NotificationParts<'_> {
+    fn write_to<S: Sink>(&self, w: &mut Writer<S>) {
+        w.map(4);
+        w.str("event_type").str(self.event_type);
+        w.str("publisher_id").str(self.publisher_id);
+        w.str("payload").raw(self.payload);
+        w.str("ctx").raw(self.ctx);
     }
 }

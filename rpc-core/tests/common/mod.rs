@@ -229,7 +229,15 @@ pub fn heartbeat_request() -> sealrpc_core::layer::SealRequest {
     sealrpc_core::layer::SealRequest {
         message: Outbound {
             header,
-            body: RequestBody::encode("heartbeat", Version::new(1, 0), None, b"\x80", b"\x80"),
+            body: RequestBody {
+                method: "heartbeat".into(),
+                version: Version::new(1, 0),
+                namespace: None,
+                args: bytes::Bytes::from_static(b"\x80"),
+                ctx: bytes::Bytes::from_static(b"\x80"),
+                monitor: None,
+            }
+            .into(),
             peer: Peer::ControlPlane,
             carries_secret: false,
         },

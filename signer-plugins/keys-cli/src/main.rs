@@ -401,7 +401,7 @@ fn inspect_file(
         .restart_rule(sealrpc_core::security::RestartRule::Off)
         .build();
     let now = now_ms.map_or_else(SystemTime::now, |ms| UNIX_EPOCH + Duration::from_millis(ms));
-    let result = security.admit_at(&sealrpc_core::bytes::Bytes::from(bytes), &|_| true, now);
+    let result = security.admit_at(sealrpc_core::bytes::Bytes::from(bytes), &|_| true, now);
     let accepted = result.is_ok();
     print_json(&json!({
         "envelope": envelope,

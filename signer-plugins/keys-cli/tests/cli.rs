@@ -181,13 +181,15 @@ fn inspect_decodes_and_runs_the_pipeline() {
                 reply: None,
                 seal: None,
             },
-            body: RequestBody::encode(
-                "hello",
-                Version::new(1, 2),
-                None,
-                &[0x81, 0xa1, 0x78, 0x01],
-                &[0x80],
-            ),
+            body: RequestBody {
+                method: "hello".into(),
+                version: Version::new(1, 2),
+                namespace: None,
+                args: sealrpc_core::bytes::Bytes::from_static(&[0x81, 0xa1, 0x78, 0x01]),
+                ctx: sealrpc_core::bytes::Bytes::from_static(&[0x80]),
+                monitor: None,
+            }
+            .into(),
             peer: Peer::ControlPlane,
             carries_secret: false,
         })

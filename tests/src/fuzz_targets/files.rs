@@ -69,7 +69,27 @@ pub fn open_sealed(data: &[u8]) {
         return;
     };
     let (aad, ciphertext) = rest.split_at(usize::from(u16::from_be_bytes(*len)).min(rest.len()));
-    if let Ok(plain) = s.opener.open(&s.key_id, nonce, aad, ciphertext) {
+    let opened = s.opener.open(&s.key_id, nonce, aad, ciphertext);
+    // In place: the same verdict and plaintext; on failure the buffer holds what it was
+    // given or zeros, never anything decrypted.
+    let mut buf = ciphertext.to_vec();
+    match (
+        &opened,
+        s.opener.open_in_place(&s.key_id, nonce, aad, &mut buf),
+    ) {
+        (Ok(plain), Ok(len)) => assert_eq!(&buf[..len], plain.as_slice()),
+        (Err(a), Err(b)) => {
+            assert_eq!(a, &b);
+            let body = ciphertext.len().saturating_sub(TAG_LEN);
+            assert!(
+                buf[..body] == ciphertext[..body] || buf[..body].iter().all(|&b| b == 0),
+                "a failed open wrote into the buffer"
+            );
+            assert_eq!(buf[body..], ciphertext[body..]);
+        }
+        (a, b) => panic!("open {a:?}, open in place {b:?}"),
+    }
+    if let Ok(plain) = opened {
         assert_eq!(nonce, &s.nonce, "opened under another nonce");
         assert_eq!(aad, s.aad.as_slice(), "opened with other associated data");
         assert_eq!(ciphertext, s.sealed.as_slice(), "opened another ciphertext");

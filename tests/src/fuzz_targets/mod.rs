@@ -40,7 +40,7 @@ use sealrpc_core::wire::{
     EnvelopeRef, Header, KeyId, Limits, ReplyBody, RequestBody, encode_envelope, signature_input,
 };
 use sealrpc_core::{Principal, Version};
-use sealrpc_signers::xchacha::{XChaChaOpener, seal_with};
+use sealrpc_signers::xchacha::{TAG_LEN, XChaChaOpener, seal_with};
 use sealrpc_signers::{
     ControlPlaneKeys, DerivedKeys, GuestBundle, GuestKeys, MasterSecret, RotationTable, derive_key,
     inspect,

@@ -146,7 +146,23 @@ pub(super) fn admit_all(receivers: &[(SecurityConfig, SystemTime)], data: &[u8])
         for policy in &w.policies {
             // A fresh runtime per input: no replay state carried from one input to the next.
             let security = config.clone().policy(*policy).build();
-            if let Ok(admitted) = security.admit_at(&bytes, &|_| true, *now) {
+            let verdict = security.admit_at(&bytes, &|_| true, *now);
+            // The same input owned (a sealed body is then opened where it lies in it), on a
+            // runtime of its own: the same verdict.
+            let in_place = config.clone().policy(*policy).build();
+            let owned = in_place.admit_at(Bytes::copy_from_slice(data), &|_| true, *now);
+            assert_eq!(
+                owned
+                    .as_ref()
+                    .map(|a| (&a.header, &a.principal))
+                    .map_err(|r| r.reason),
+                verdict
+                    .as_ref()
+                    .map(|a| (&a.header, &a.principal))
+                    .map_err(|r| r.reason),
+                "opened in place and from shared bytes, the verdicts differ"
+            );
+            if let Ok(admitted) = verdict {
                 check_admitted(&admitted, data, policy, &w.known);
                 admitted_count += 1;
             }
