@@ -70,6 +70,21 @@ pub fn open_with(
         .map_err(|_| KeyError::OpenFailed)
 }
 
+/// Encrypts `buf` with XChaCha20-Poly1305 under `key` where it lies and returns the tag
+/// (what the sealer does inside the envelope buffer).
+pub fn seal_in_place_with(
+    key: &SecretKey,
+    nonce: &[u8; 24],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> Result<[u8; TAG_LEN], KeyError> {
+    let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
+    cipher
+        .encrypt_inout_detached(&XNonce::from(*nonce), aad, buf.into())
+        .map(Into::into)
+        .map_err(|_| KeyError::Unavailable)
+}
+
 /// Decrypts `buf` = ciphertext || tag with XChaCha20-Poly1305 under `key` where it lies,
 /// returning the plaintext's length: the plaintext is then `buf[..len]`. Any failure is
 /// the same opaque [`KeyError::OpenFailed`], and leaves nothing of a plaintext in `buf`.
