@@ -43,36 +43,42 @@ impl<'a, const N: usize> Fields<'a, N> {
 
     /// A required value.
     pub fn req(&self, name: &'static str) -> Result<Raw<'a>, CodecError> {
-        self.slot(name).ok_or(CodecError::MissingKey(name))
+        self.slot(name).ok_or_else(|| CodecError::MissingKey(name))
     }
 
     /// A required `str`.
     pub fn str(&self, name: &'static str) -> Result<&'a str, CodecError> {
-        self.req(name)?.as_str().ok_or(CodecError::WrongType(name))
+        self.req(name)?
+            .as_str()
+            .ok_or_else(|| CodecError::WrongType(name))
     }
 
     /// An optional `str`.
     pub fn opt_str(&self, name: &'static str) -> Result<Option<&'a str>, CodecError> {
         self.opt(name)
-            .map(|v| v.as_str().ok_or(CodecError::WrongType(name)))
+            .map(|v| v.as_str().ok_or_else(|| CodecError::WrongType(name)))
             .transpose()
     }
 
     /// A required non-negative integer.
     pub fn uint(&self, name: &'static str) -> Result<u64, CodecError> {
-        self.req(name)?.as_uint().ok_or(CodecError::WrongType(name))
+        self.req(name)?
+            .as_uint()
+            .ok_or_else(|| CodecError::WrongType(name))
     }
 
     /// An optional non-negative integer.
     pub fn opt_uint(&self, name: &'static str) -> Result<Option<u64>, CodecError> {
         self.opt(name)
-            .map(|v| v.as_uint().ok_or(CodecError::WrongType(name)))
+            .map(|v| v.as_uint().ok_or_else(|| CodecError::WrongType(name)))
             .transpose()
     }
 
     /// A required `bin`.
     pub fn bin(&self, name: &'static str) -> Result<&'a [u8], CodecError> {
-        self.req(name)?.as_bin().ok_or(CodecError::WrongType(name))
+        self.req(name)?
+            .as_bin()
+            .ok_or_else(|| CodecError::WrongType(name))
     }
 
     /// A required `bin` of exactly `N2` bytes.
@@ -90,7 +96,7 @@ impl<'a, const N: usize> Fields<'a, N> {
         match self.opt(name) {
             None => Ok(None),
             Some(v) => {
-                let b = v.as_bin().ok_or(CodecError::WrongType(name))?;
+                let b = v.as_bin().ok_or_else(|| CodecError::WrongType(name))?;
                 b.try_into()
                     .map(Some)
                     .map_err(|_| CodecError::WrongType(name))
