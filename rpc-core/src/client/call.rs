@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tower::ServiceExt;
 use tracing::Instrument;
 
@@ -15,7 +15,7 @@ use super::request::{CallRequest, CallResponse};
 use super::{Inner, reply};
 use crate::error::Error;
 use crate::layer::SealRequest;
-use crate::security::Outbound;
+use crate::security::{Outbound, Peer};
 use crate::transport::{Address, Confirm, Outgoing, TransportError, TransportErrorKind};
 use crate::wire::{Header, Kind, MessageId, RequestBody};
 
@@ -73,11 +73,11 @@ impl Inner {
     }
 
     /// The message to seal, sign and send for `req` to `to` (its target's address) under
-    /// `header` (a call's or a cast's).
+    /// `header` (a call's or a cast's), for `peer` (its target's effective peer).
     fn message(
         &self,
         req: &CallRequest,
-        to: Address,
+        (to, peer): (Address, Peer),
         header: Header,
         ttl: Option<Duration>,
     ) -> SealRequest {
@@ -99,7 +99,7 @@ impl Inner {
             message: Outbound {
                 header,
                 body,
-                peer: req.target.effective_peer(),
+                peer,
                 carries_secret: req.carries_secret(),
             },
             outgoing: Outgoing {
@@ -160,13 +160,14 @@ async fn call_inner(
     if ttl.is_zero() {
         return Err(Error::Timeout(timeout));
     }
-    let to = req.target.address();
-    let header = Header::call(id, to.dst(), millis(ttl), inner.route.clone());
-    let message = inner.message(req, to, header, Some(ttl));
+    let (to, peer) = (req.target.address(), req.target.effective_peer());
+    let monitor = inner.monitor_timeout(req);
     let (_guard, waiting) = inner
         .pending
-        .register(id, req.target.effective_peer())
+        .register(id, peer.clone(), monitor.is_some())
         .ok_or(Error::Shutdown)?;
+    let header = Header::call(id, to.dst(), millis(ttl), inner.route.clone());
+    let message = inner.message(req, (to, peer), header, Some(ttl));
     let send = inner.call_sender.clone().oneshot(message);
     // The send counts against the timeout too: a full queue (a server that stopped
     // reading) or a transport waiting for a lost connection must not hold the call past it.
@@ -176,7 +177,6 @@ async fn call_inner(
         Err(_) => return Err(Error::Timeout(timeout)),
     };
     let deadline = tokio::time::Instant::from_std(started) + timeout;
-    let monitor = inner.monitor_timeout(req);
     let body = wait_reply(waiting, confirm, deadline, timeout, monitor).await?;
     reply::into_result(&req.method, body).map(CallResponse::new)
 }
@@ -210,7 +210,7 @@ async fn wait_reply(
                 c?;
                 confirmed = true;
             }
-            () = beat.notified(), if monitor.is_some() => armed = monitor,
+            () = next_beat(beat.as_deref()), if beat.is_some() => armed = monitor,
             () = tokio::time::sleep_until(watch_until) => {
                 return Err(match armed {
                     Some(m) if watch_until < deadline => Error::MonitorTimeout(m),
@@ -218,6 +218,14 @@ async fn wait_reply(
                 });
             }
         }
+    }
+}
+
+/// The next heartbeat of a monitored call; never, for a call that is not monitored.
+async fn next_beat(beat: Option<&Notify>) {
+    match beat {
+        Some(beat) => beat.notified().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -250,7 +258,7 @@ pub(crate) async fn cast(inner: &Arc<Inner>, req: CallRequest) -> Result<(), Err
             Kind::Fanout => Header::fanout(id, to.dst(), ttl_ms),
             _ => Header::cast(id, to.dst(), ttl_ms),
         };
-        let message = inner.message(&req, to, header, ttl);
+        let message = inner.message(&req, (to, req.target.effective_peer()), header, ttl);
         let result = inner.sender.clone().oneshot(message).await;
         if let Err(e) = &result {
             tracing::debug!(code = %e.code(), "cast failed");

@@ -14,15 +14,16 @@ use crate::wire::{MessageId, ReplyBody};
 struct Entry {
     peer: Peer,
     tx: oneshot::Sender<ReplyBody>,
-    /// Woken by each admitted heartbeat for the call.
-    beat: Arc<Notify>,
+    /// Woken by each admitted heartbeat for the call (a monitored one: only it waits).
+    beat: Option<Arc<Notify>>,
 }
 
 /// What a registered call waits on: its reply, and the heartbeats of a monitored call.
 #[derive(Debug)]
 pub(crate) struct Waiting {
     pub(crate) reply: oneshot::Receiver<ReplyBody>,
-    pub(crate) beat: Arc<Notify>,
+    /// The heartbeats of a monitored call; `None` for a call that is not monitored.
+    pub(crate) beat: Option<Arc<Notify>>,
 }
 
 /// Calls awaiting a reply. Its size is bounded by the client's in-flight semaphore.
@@ -65,14 +66,16 @@ impl Pending {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a call; `None` once the reply inbox has closed.
+    /// Registers a call (a `monitored` one is told of its heartbeats); `None` once the
+    /// reply inbox has closed.
     pub(crate) fn register(
         self: &Arc<Self>,
         id: MessageId,
         peer: Peer,
+        monitored: bool,
     ) -> Option<(PendingGuard, Waiting)> {
         let (tx, reply) = oneshot::channel();
-        let beat = Arc::new(Notify::new());
+        let beat = monitored.then(|| Arc::new(Notify::new()));
         let mut map = self.lock();
         if self.closed.load(Ordering::Acquire) {
             return None;
@@ -80,7 +83,7 @@ impl Pending {
         let entry = Entry {
             peer,
             tx,
-            beat: Arc::clone(&beat),
+            beat: beat.clone(),
         };
         map.insert(id, entry);
         drop(map);
@@ -99,7 +102,9 @@ impl Pending {
         let map = self.lock();
         match map.get(&corr) {
             Some(e) if may_answer(&e.peer, principal) => {
-                e.beat.notify_one();
+                if let Some(beat) = &e.beat {
+                    beat.notify_one();
+                }
                 true
             }
             _ => false,

@@ -1,12 +1,12 @@
 //! [`AdmitLayer`]: the receive half of the security pipeline as a tower layer.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use futures_util::TryFutureExt;
+use futures_util::future::{BoxFuture, Either, MapOk, Ready, ready};
 
 use crate::principal::Principal;
 use crate::security::{Admitted, RejectReason, Rejection, Security};
@@ -167,6 +167,15 @@ impl AdmitLayer {
     }
 }
 
+/// What [`Admit`] answers at once: an admission by the inner service (future `F`), or a
+/// rejection (a concrete type: admitting boxes nothing of its own).
+type AdmittedNow<F, R, E> = Either<MapOk<F, fn(R) -> Admission<R>>, Ready<Result<Admission<R>, E>>>;
+
+/// The future of an [`Admit`] around a service of future `F`: boxed only when admission
+/// awaits a shared replay store.
+pub type AdmitFuture<F, R, E> =
+    Either<AdmittedNow<F, R, E>, BoxFuture<'static, Result<Admission<R>, E>>>;
+
 impl<S> tower::Service<Inbound> for Admit<S>
 where
     S: tower::Service<AdmittedMessage> + Clone + Send + 'static,
@@ -176,7 +185,7 @@ where
 {
     type Response = Admission<S::Response>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Admission<S::Response>, S::Error>> + Send>>;
+    type Future = AdmitFuture<S::Future, S::Response, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -189,7 +198,7 @@ where
             let clone = self.inner.clone();
             let mut inner = std::mem::replace(&mut self.inner, clone);
             let config = self.config.clone();
-            return Box::pin(async move {
+            return Either::Right(Box::pin(async move {
                 match config.admit_async(&msg).await {
                     Ok(message) => inner
                         .call(AdmittedMessage {
@@ -200,19 +209,19 @@ where
                         .map(Admission::Admitted),
                     Err(rejection) => Ok(Admission::Rejected(rejection)),
                 }
-            });
+            }));
         }
         // In-process store: verification, the replay step and opening are CPU work, done
         // here before anything is awaited.
-        match self.config.admit(&msg) {
+        Either::Left(match self.config.admit(&msg) {
             Ok(message) => {
                 let served = self.inner.call(AdmittedMessage {
                     message,
                     reply_to: msg.reply_to,
                 });
-                Box::pin(async move { served.await.map(Admission::Admitted) })
+                Either::Left(served.map_ok(Admission::Admitted as fn(_) -> _))
             }
-            Err(rejection) => Box::pin(std::future::ready(Ok(Admission::Rejected(rejection)))),
-        }
+            Err(rejection) => Either::Right(ready(Ok(Admission::Rejected(rejection)))),
+        })
     }
 }

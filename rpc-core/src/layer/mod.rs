@@ -18,6 +18,8 @@ mod admit;
 mod seal;
 mod sender;
 
-pub use admit::{Admission, Admit, AdmitLayer, AdmittedMessage, BrokerUserCheck, Inbound};
-pub use seal::{Seal, SealLayer, SealRequest};
+pub use admit::{
+    Admission, Admit, AdmitFuture, AdmitLayer, AdmittedMessage, BrokerUserCheck, Inbound,
+};
+pub use seal::{Seal, SealFuture, SealLayer, SealRequest};
 pub use sender::{CallSender, TransportSender};
