@@ -99,6 +99,17 @@ impl Target {
         }
     }
 
+    /// [`Self::effective_peer`], taken out of the target (whose `peer` is then `None`): a
+    /// call that owns its target sends to its peer without copying it.
+    pub(crate) fn take_effective_peer(&mut self) -> Peer {
+        let fanout = self.fanout;
+        match self.peer.take() {
+            Some(p) => p,
+            None if fanout => Peer::Guests,
+            None => Peer::ControlPlane,
+        }
+    }
+
     /// The transport address: fanout, else the named server, else the shared topic.
     pub fn address(&self) -> Address {
         match (&self.server, self.fanout) {

@@ -6,15 +6,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, OwnedSemaphorePermit};
+use tokio::sync::{Notify, OwnedSemaphorePermit, TryAcquireError};
 use tower::ServiceExt;
+use tower::util::Oneshot;
 use tracing::Instrument;
 
-use super::pending::Waiting;
+use super::pending::{PendingGuard, Waiting};
 use super::request::{CallRequest, CallResponse};
 use super::{Inner, reply};
 use crate::error::Error;
-use crate::layer::SealRequest;
+use crate::layer::{CallSender, Seal, SealRequest};
 use crate::security::{Outbound, Peer};
 use crate::transport::{Address, Confirm, Outgoing, TransportError, TransportErrorKind};
 use crate::wire::{Header, Kind, MessageId, RequestBody};
@@ -46,18 +47,22 @@ impl Inner {
     }
 
     async fn permit(&self, timeout: Duration) -> Result<OwnedSemaphorePermit, Error> {
-        let permits = Arc::clone(&self.permits);
-        if self.options.fail_when_full {
-            return permits.try_acquire_owned().map_err(|_| {
-                Error::Transport(TransportError::new(
+        // A free slot is taken at once, without arming a timer. (A free slot is never one a
+        // waiting call is owed: the semaphore hands released slots to its waiters first.)
+        match Arc::clone(&self.permits).try_acquire_owned() {
+            Ok(p) => return Ok(p),
+            Err(TryAcquireError::NoPermits) if self.options.fail_when_full => {
+                return Err(Error::Transport(TransportError::new(
                     TransportErrorKind::Unavailable,
                     format!(
                         "{} calls already in flight on this client",
                         self.options.max_in_flight
                     ),
-                ))
-            });
+                )));
+            }
+            Err(_) => {}
         }
+        let permits = Arc::clone(&self.permits);
         match tokio::time::timeout(timeout, permits.acquire_owned()).await {
             Ok(Ok(p)) => Ok(p),
             Ok(Err(_)) => Err(Error::Shutdown),
@@ -114,6 +119,36 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// Registers the call `req` (message `id`, worthless after `ttl`) and starts sending
+    /// it. Not async: the header and the message (large) stay out of the call's future,
+    /// which the caller holds (and may move) while it waits.
+    fn send_call(
+        &self,
+        req: &mut CallRequest,
+        id: MessageId,
+        ttl: Duration,
+        monitored: bool,
+    ) -> Result<
+        (
+            PendingGuard,
+            Waiting,
+            Oneshot<Seal<CallSender>, SealRequest>,
+        ),
+        Error,
+    > {
+        // The request is this call's own: its peer moves into the message.
+        let (to, peer) = (req.target.address(), req.target.take_effective_peer());
+        let (guard, waiting) = self
+            .pending
+            .register(id, peer.clone(), monitored)
+            .ok_or(Error::Shutdown)?;
+        let header = Header::call(id, to.dst(), millis(ttl), self.route.clone());
+        let message = self.message(req, (to, peer), header, Some(ttl));
+        Ok((guard, waiting, self.call_sender.clone().oneshot(message)))
+    }
+}
+
 /// Sends a call and waits for its reply.
 pub(crate) async fn call(inner: &Arc<Inner>, req: CallRequest) -> Result<CallResponse, Error> {
     let id = MessageId::random();
@@ -127,7 +162,8 @@ pub(crate) async fn call(inner: &Arc<Inner>, req: CallRequest) -> Result<CallRes
     );
     let timer = crate::observe::CallTimer::client(&req.method, Kind::Call);
     async move {
-        let result = call_inner(inner, &req, id).await;
+        let mut req = req;
+        let result = call_inner(inner, &mut req, id).await;
         timer.finish_call(&result);
         match &result {
             Ok(_) => tracing::debug!("reply received"),
@@ -141,7 +177,7 @@ pub(crate) async fn call(inner: &Arc<Inner>, req: CallRequest) -> Result<CallRes
 
 async fn call_inner(
     inner: &Arc<Inner>,
-    req: &CallRequest,
+    req: &mut CallRequest,
     id: MessageId,
 ) -> Result<CallResponse, Error> {
     if req.target.fanout {
@@ -160,15 +196,8 @@ async fn call_inner(
     if ttl.is_zero() {
         return Err(Error::Timeout(timeout));
     }
-    let (to, peer) = (req.target.address(), req.target.effective_peer());
     let monitor = inner.monitor_timeout(req);
-    let (_guard, waiting) = inner
-        .pending
-        .register(id, peer.clone(), monitor.is_some())
-        .ok_or(Error::Shutdown)?;
-    let header = Header::call(id, to.dst(), millis(ttl), inner.route.clone());
-    let message = inner.message(req, (to, peer), header, Some(ttl));
-    let send = inner.call_sender.clone().oneshot(message);
+    let (_guard, waiting, send) = inner.send_call(req, id, ttl, monitor.is_some())?;
     // The send counts against the timeout too: a full queue (a server that stopped
     // reading) or a transport waiting for a lost connection must not hold the call past it.
     let left = timeout.saturating_sub(started.elapsed());

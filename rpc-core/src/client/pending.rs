@@ -1,6 +1,7 @@
 //! The table of calls awaiting a reply, keyed by message id.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -26,10 +27,33 @@ pub(crate) struct Waiting {
     pub(crate) beat: Option<Arc<Notify>>,
 }
 
+/// Hashes the message ids of [`Pending`]: they are this client's own random ids (a peer
+/// only looks them up, and cannot choose what the table holds), so they need no keyed,
+/// DoS-resistant hash; a few multiplications spread them as well.
+#[derive(Debug, Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Calls = HashMap<MessageId, Entry, BuildHasherDefault<IdHasher>>;
+
 /// Calls awaiting a reply. Its size is bounded by the client's in-flight semaphore.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    map: Mutex<HashMap<MessageId, Entry>>,
+    map: Mutex<Calls>,
     closed: AtomicBool,
 }
 
@@ -62,7 +86,7 @@ pub(crate) fn may_answer(peer: &Peer, principal: Option<&Principal>) -> bool {
 }
 
 impl Pending {
-    fn lock(&self) -> MutexGuard<'_, HashMap<MessageId, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, Calls> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 

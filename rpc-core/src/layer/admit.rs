@@ -1,12 +1,15 @@
 //! [`AdmitLayer`]: the receive half of the security pipeline as a tower layer.
 
 use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::TryFutureExt;
-use futures_util::future::{BoxFuture, Either, MapOk, Ready, ready};
+use futures_util::future::{BoxFuture, Either, MapOk};
 
 use crate::principal::Principal;
 use crate::security::{Admitted, RejectReason, Rejection, Security};
@@ -169,7 +172,42 @@ impl AdmitLayer {
 
 /// What [`Admit`] answers at once: an admission by the inner service (future `F`), or a
 /// rejection (a concrete type: admitting boxes nothing of its own).
-type AdmittedNow<F, R, E> = Either<MapOk<F, fn(R) -> Admission<R>>, Ready<Result<Admission<R>, E>>>;
+type AdmittedNow<F, R, E> = Either<MapOk<F, fn(R) -> Admission<R>>, Refused<R, E>>;
+
+/// A rejection, as the future [`Admit`] answers it with. It holds the [`Rejection`] alone,
+/// not room for a whole admission (whose response may be large), so that the futures of an
+/// admission stay small to move.
+pub struct Refused<R, E> {
+    rejection: Option<Rejection>,
+    _answer: PhantomData<fn() -> (R, E)>,
+}
+
+impl<R, E> Refused<R, E> {
+    fn new(rejection: Rejection) -> Self {
+        Self {
+            rejection: Some(rejection),
+            _answer: PhantomData,
+        }
+    }
+}
+
+impl<R, E> fmt::Debug for Refused<R, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Refused").field(&self.rejection).finish()
+    }
+}
+
+impl<R, E> Future for Refused<R, E> {
+    type Output = Result<Admission<R>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.rejection.take() {
+            Some(rejection) => Poll::Ready(Ok(Admission::Rejected(rejection))),
+            // Polled again once it answered: like a finished future, it answers nothing more.
+            None => Poll::Pending,
+        }
+    }
+}
 
 /// The future of an [`Admit`] around a service of future `F`: boxed only when admission
 /// awaits a shared replay store.
@@ -221,7 +259,7 @@ where
                 });
                 Either::Left(served.map_ok(Admission::Admitted as fn(_) -> _))
             }
-            Err(rejection) => Either::Right(ready(Ok(Admission::Rejected(rejection)))),
+            Err(rejection) => Either::Right(Refused::new(rejection)),
         })
     }
 }

@@ -19,7 +19,7 @@ mod seal;
 mod sender;
 
 pub use admit::{
-    Admission, Admit, AdmitFuture, AdmitLayer, AdmittedMessage, BrokerUserCheck, Inbound,
+    Admission, Admit, AdmitFuture, AdmitLayer, AdmittedMessage, BrokerUserCheck, Inbound, Refused,
 };
 pub use seal::{Seal, SealFuture, SealLayer, SealRequest};
 pub use sender::{CallSender, TransportSender};

@@ -203,15 +203,20 @@ async fn send_reply(shared: &Shared, reply: Reply) {
     match shared.sender.clone().oneshot(reply.seal_request()).await {
         Ok(()) => {}
         Err(Error::SecretOverUnsealedChannel) => {
-            tracing::warn!(
-                "a result holding a Secret cannot be sent unsealed; replying with an error"
-            );
-            let fallback = reply.unsealable().seal_request();
-            if let Err(e) = shared.sender.clone().oneshot(fallback).await {
-                tracing::debug!(error = %e, "error reply not sent");
-            }
+            // Rare, and out of line (boxed): this future, which every request's task
+            // carries and moves, keeps no room for a second send.
+            Box::pin(send_unsealable(shared, &reply)).await;
         }
         Err(e @ Error::Security(_)) => tracing::warn!(error = %e, "cannot secure a reply"),
         Err(e) => tracing::debug!(error = %e, "reply not delivered (caller gone?)"),
+    }
+}
+
+/// Answers with an error instead of a result holding a `Secret` that cannot go unsealed.
+async fn send_unsealable(shared: &Shared, reply: &Reply) {
+    tracing::warn!("a result holding a Secret cannot be sent unsealed; replying with an error");
+    let fallback = reply.unsealable().seal_request();
+    if let Err(e) = shared.sender.clone().oneshot(fallback).await {
+        tracing::debug!(error = %e, "error reply not sent");
     }
 }
