@@ -112,13 +112,15 @@ impl Target {
 
     /// The transport address: fanout, else the named server, else the shared topic.
     pub fn address(&self) -> Address {
+        // `str::to_owned`, not `to_string` (which formats an `Arc<str>`).
+        let topic = self.topic.as_ref().to_owned();
         match (&self.server, self.fanout) {
-            (_, true) => Address::Fanout(self.topic.to_string()),
+            (_, true) => Address::Fanout(topic),
             (Some(server), false) => Address::Server {
-                topic: self.topic.to_string(),
-                server: server.to_string(),
+                topic,
+                server: server.as_ref().to_owned(),
             },
-            (None, false) => Address::Topic(self.topic.to_string()),
+            (None, false) => Address::Topic(topic),
         }
     }
 }

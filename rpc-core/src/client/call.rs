@@ -7,15 +7,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use tokio::sync::{Notify, OwnedSemaphorePermit, TryAcquireError};
-use tower::ServiceExt;
-use tower::util::Oneshot;
 use tracing::Instrument;
 
 use super::pending::{PendingGuard, Waiting};
 use super::request::{CallRequest, CallResponse};
 use super::{Inner, reply};
 use crate::error::Error;
-use crate::layer::{CallSender, Seal, SealRequest};
+use crate::layer::{CallNow, CallSender, Seal, SealRequest, call_now};
 use crate::security::{Outbound, Peer};
 use crate::transport::{Address, Confirm, Outgoing, TransportError, TransportErrorKind};
 use crate::wire::{Header, Kind, MessageId, RequestBody};
@@ -119,6 +117,14 @@ impl Inner {
     }
 }
 
+/// A call registered and on its way: its entry in the pending table, what it waits on,
+/// and its send.
+type SentCall = (
+    PendingGuard,
+    Waiting,
+    CallNow<Seal<CallSender>, SealRequest>,
+);
+
 impl Inner {
     /// Registers the call `req` (message `id`, worthless after `ttl`) and starts sending
     /// it. Not async: the header and the message (large) stay out of the call's future,
@@ -129,14 +135,7 @@ impl Inner {
         id: MessageId,
         ttl: Duration,
         monitored: bool,
-    ) -> Result<
-        (
-            PendingGuard,
-            Waiting,
-            Oneshot<Seal<CallSender>, SealRequest>,
-        ),
-        Error,
-    > {
+    ) -> Result<SentCall, Error> {
         // The request is this call's own: its peer moves into the message.
         let (to, peer) = (req.target.address(), req.target.take_effective_peer());
         let (guard, waiting) = self
@@ -145,7 +144,7 @@ impl Inner {
             .ok_or(Error::Shutdown)?;
         let header = Header::call(id, to.dst(), millis(ttl), self.route.clone());
         let message = self.message(req, (to, peer), header, Some(ttl));
-        Ok((guard, waiting, self.call_sender.clone().oneshot(message)))
+        Ok((guard, waiting, call_now(self.call_sender.clone(), message)))
     }
 }
 
@@ -288,7 +287,7 @@ pub(crate) async fn cast(inner: &Arc<Inner>, req: CallRequest) -> Result<(), Err
             _ => Header::cast(id, to.dst(), ttl_ms),
         };
         let message = inner.message(&req, (to, req.target.effective_peer()), header, ttl);
-        let result = inner.sender.clone().oneshot(message).await;
+        let result = call_now(inner.sender.clone(), message).await;
         if let Err(e) = &result {
             tracing::debug!(code = %e.code(), "cast failed");
         }

@@ -30,7 +30,7 @@ impl Context {
     /// ```
     pub fn child(&self) -> Self {
         let mut correlation_ids = self.correlation_ids.clone();
-        correlation_ids.push(self.request_id.to_string());
+        correlation_ids.push(self.request_id.as_ref().to_owned());
         Self {
             request_id: fresh_request_id(),
             global_request_id: Some(Arc::clone(self.chain_id())),

@@ -22,4 +22,5 @@ pub use admit::{
     Admission, Admit, AdmitFuture, AdmitLayer, AdmittedMessage, BrokerUserCheck, Inbound, Refused,
 };
 pub use seal::{Seal, SealFuture, SealLayer, SealRequest};
+pub(crate) use sender::{CallNow, call_now};
 pub use sender::{CallSender, TransportSender};

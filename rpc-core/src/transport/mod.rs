@@ -226,7 +226,7 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// reply and the confirm together, and a reply that comes first completes the call.
     /// The confirm fails as [`send`](Self::send) would (e.g. `NoListener`).
     /// Default: [`send`](Self::send), then an already known confirm (transports that do
-    /// not split the two, like memory).
+    /// not split the two).
     async fn send_call(&self, msg: Outgoing) -> Result<Confirm, TransportError> {
         self.send(msg).await.map(|()| Confirm::ready(Ok(())))
     }

@@ -74,9 +74,7 @@ impl<'a> EnvelopeRef<'a> {
         let mut opaque_signatures = Vec::new();
         if let Some(items) = f.opt("sig") {
             // The count is checked from the array's header, before the items are collected.
-            let count = items
-                .array_len()
-                .ok_or_else(|| CodecError::WrongType("sig"))?;
+            let count = items.array_len().ok_or(CodecError::WrongType("sig"))?;
             if count > limits.max_signatures {
                 return Err(CodecError::TooLarge {
                     what: "signature list",

@@ -1,6 +1,11 @@
 //! Reading the known keys of a wire map: each at most once, nil read as absent,
 //! unknown keys skipped.
 
+#![allow(
+    clippy::unnecessary_lazy_evaluations,
+    reason = "an eager CodecError is built and dropped on every success (~65 times a call)"
+)]
+
 use super::error::CodecError;
 use super::msgpack::Raw;
 

@@ -6,6 +6,11 @@
 //! (bounded depth, valid UTF-8, lengths within the buffer) without allocating, and hands out
 //! borrowed slices, so the header and body bytes are carried exactly as received.
 
+#![allow(
+    clippy::unnecessary_lazy_evaluations,
+    reason = "an eager CodecError is built and dropped on every success (~65 times a call)"
+)]
+
 use super::error::CodecError;
 
 /// Deepest nesting accepted anywhere on the wire (unknown values included).
