@@ -75,12 +75,13 @@ impl Inner {
             .filter(|m| !m.is_zero())
     }
 
-    /// The message to seal, sign and send for `req` to `to` (its target's address) under
-    /// `header` (a call's or a cast's), for `peer` (its target's effective peer).
+    /// The message to seal, sign and send for `req` to `to` and `peer` (its target's
+    /// address and effective peer) under `header` (a call's or a cast's).
     fn message(
         &self,
         req: &CallRequest,
-        (to, peer): (Address, Peer),
+        to: Address,
+        peer: Peer,
         header: Header,
         ttl: Option<Duration>,
     ) -> SealRequest {
@@ -115,17 +116,7 @@ impl Inner {
             },
         }
     }
-}
 
-/// A call registered and on its way: its entry in the pending table, what it waits on,
-/// and its send.
-type SentCall = (
-    PendingGuard,
-    Waiting,
-    CallNow<Seal<CallSender>, SealRequest>,
-);
-
-impl Inner {
     /// Registers the call `req` (message `id`, worthless after `ttl`) and starts sending
     /// it. Not async: the header and the message (large) stay out of the call's future,
     /// which the caller holds (and may move) while it waits.
@@ -143,13 +134,21 @@ impl Inner {
             .register(id, peer.clone(), monitored)
             .ok_or(Error::Shutdown)?;
         let header = Header::call(id, to.dst(), millis(ttl), self.route.clone());
-        let message = self.message(req, (to, peer), header, Some(ttl));
+        let message = self.message(req, to, peer, header, Some(ttl));
         Ok((guard, waiting, call_now(self.call_sender.clone(), message)))
     }
 }
 
+/// A call registered and on its way: its entry in the pending table, what it waits on,
+/// and its send.
+type SentCall = (
+    PendingGuard,
+    Waiting,
+    CallNow<Seal<CallSender>, SealRequest>,
+);
+
 /// Sends a call and waits for its reply.
-pub(crate) async fn call(inner: &Arc<Inner>, req: CallRequest) -> Result<CallResponse, Error> {
+pub(crate) async fn call(inner: &Arc<Inner>, mut req: CallRequest) -> Result<CallResponse, Error> {
     let id = MessageId::random();
     let span = tracing::debug_span!(
         "rpc.call",
@@ -161,7 +160,6 @@ pub(crate) async fn call(inner: &Arc<Inner>, req: CallRequest) -> Result<CallRes
     );
     let timer = crate::observe::CallTimer::client(&req.method, Kind::Call);
     async move {
-        let mut req = req;
         let result = call_inner(inner, &mut req, id).await;
         timer.finish_call(&result);
         match &result {
@@ -286,7 +284,8 @@ pub(crate) async fn cast(inner: &Arc<Inner>, req: CallRequest) -> Result<(), Err
             Kind::Fanout => Header::fanout(id, to.dst(), ttl_ms),
             _ => Header::cast(id, to.dst(), ttl_ms),
         };
-        let message = inner.message(&req, (to, req.target.effective_peer()), header, ttl);
+        let peer = req.target.effective_peer();
+        let message = inner.message(&req, to, peer, header, ttl);
         let result = call_now(inner.sender.clone(), message).await;
         if let Err(e) = &result {
             tracing::debug!(code = %e.code(), "cast failed");
