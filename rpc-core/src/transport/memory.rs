@@ -127,7 +127,7 @@ impl MemoryTransport {
             reply_to,
             ..
         } = msg;
-        let one = Delivery {
+        let mut one = Delivery {
             payload,
             reply_to,
             broker_user: None,
@@ -136,7 +136,6 @@ impl MemoryTransport {
         match &to {
             Address::Topic(topic) => {
                 // A consumer may go away between pick and send: try the others.
-                let mut one = one;
                 for _ in 0..4 {
                     let tx = self
                         .pick_shared(topic)
