@@ -30,16 +30,13 @@ impl Principal {
     /// Parses a principal: `control`, `control:<name>`, `guest:<id>` or `guests`, where the
     /// name or id is non-empty, printable ASCII and holds no `/`.
     pub fn parse(s: &str) -> Option<Self> {
-        let ok_tail =
-            |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_graphic() && c != b'/');
-        let valid = match s {
-            "control" | "guests" => true,
-            _ => match s.split_once(':') {
-                Some(("control", tail)) | Some(("guest", tail)) => ok_tail(tail),
-                _ => false,
-            },
-        };
-        valid.then(|| Self(s.to_owned()))
+        is_valid(s).then(|| Self(s.to_owned()))
+    }
+
+    /// The instance id of `s` when it is a valid `guest:<id>` principal, without building
+    /// one (what a claimed, unproven `src` names).
+    pub fn guest_id_of(s: &str) -> Option<&str> {
+        s.strip_prefix("guest:").filter(|_| is_valid(s))
     }
 
     /// True for `control` and every `control:<service>`.
@@ -58,8 +55,47 @@ impl Principal {
     }
 }
 
+/// True for `control`, `control:<name>`, `guest:<id>` and `guests`, where the name or id is
+/// non-empty, printable ASCII and holds no `/`.
+fn is_valid(s: &str) -> bool {
+    let ok_tail = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_graphic() && c != b'/');
+    match s {
+        "control" | "guests" => true,
+        _ => match s.split_once(':') {
+            Some(("control", tail)) | Some(("guest", tail)) => ok_tail(tail),
+            _ => false,
+        },
+    }
+}
+
 impl fmt::Display for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_id_of_reads_only_valid_guest_principals() {
+        assert_eq!(Principal::guest_id_of("guest:7f3a"), Some("7f3a"));
+        for other in [
+            "guest:",
+            "guest:a/b",
+            "guest:a b",
+            "guests",
+            "control",
+            "control:x",
+        ] {
+            assert_eq!(Principal::guest_id_of(other), None, "{other}");
+            let parsed = Principal::parse(other);
+            assert_eq!(
+                parsed.as_ref().and_then(Principal::guest_id),
+                None,
+                "{other}"
+            );
+        }
     }
 }

@@ -8,7 +8,7 @@
 //! pipeline then refuses to send the message unless it is sealed
 //! ([`Error::SecretOverUnsealedChannel`](crate::Error::SecretOverUnsealedChannel)).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -113,10 +113,95 @@ pub fn track<R>(f: impl FnOnce() -> R) -> (R, bool) {
     (out, seen)
 }
 
-/// Encodes `value` as MessagePack (maps with string keys) and reports whether it holds a
-/// [`Secret`].
+thread_local! {
+    /// Where values are encoded before being copied out at their exact size: a warm buffer
+    /// instead of a new one grown several times per value, and bytes whose length is their
+    /// capacity, which a [`Bytes`](bytes::Bytes) takes without allocating.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The most a thread's scratch buffer keeps between values; a larger value's buffer is
+/// released after use.
+const SCRATCH_KEPT: usize = 256 * 1024;
+
+/// Encodes `value` as MessagePack (maps with string keys) into a buffer of exactly its size
+/// (through a thread's warm scratch buffer), and reports whether it holds a [`Secret`].
 pub fn encode_tracked<T: Serialize + ?Sized>(
     value: &T,
 ) -> (Result<Vec<u8>, rmp_serde::encode::Error>, bool) {
-    track(|| rmp_serde::to_vec_named(value))
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            let (written, carries_secret) =
+                track(|| rmp_serde::encode::write_named(&mut *buf, value));
+            let exact = written.map(|()| buf.to_vec());
+            if carries_secret {
+                // The copy is the caller's to wipe; what the scratch holds is wiped here.
+                buf.as_mut_slice().zeroize();
+            }
+            buf.clear();
+            if buf.capacity() > SCRATCH_KEPT {
+                *buf = Vec::new();
+            }
+            (exact, carries_secret)
+        }
+        // A value whose serialization encodes another value: that one gets its own buffer.
+        Err(_) => track(|| rmp_serde::to_vec_named(value)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Login {
+        user: String,
+        password: Secret<String>,
+    }
+
+    /// Serializes its inner value through `encode_tracked` itself (a nested encoding).
+    struct Nested(u32);
+
+    impl Serialize for Nested {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let (inner, _) = encode_tracked(&self.0);
+            serializer.serialize_bytes(&inner.map_err(serde::ser::Error::custom)?)
+        }
+    }
+
+    #[test]
+    fn encodes_the_bytes_of_to_vec_named_at_their_exact_size() {
+        let big = vec![7u8; 100_000];
+        for value in [vec![1u8, 2, 3], big] {
+            let (bytes, secret) = encode_tracked(&serde_bytes::ByteBuf::from(value.clone()));
+            let bytes = bytes.unwrap();
+            assert_eq!(
+                bytes,
+                rmp_serde::to_vec_named(&serde_bytes::ByteBuf::from(value)).unwrap()
+            );
+            assert_eq!(bytes.capacity(), bytes.len());
+            assert!(!secret);
+        }
+        let login = Login {
+            user: "admin".into(),
+            password: Secret::new("hunter2".into()),
+        };
+        let (bytes, secret) = encode_tracked(&login);
+        assert_eq!(bytes.unwrap(), rmp_serde::to_vec_named(&login).unwrap());
+        assert!(secret);
+        // The marker is per value: the next one is clean.
+        assert!(!encode_tracked(&1u8).1);
+    }
+
+    #[test]
+    fn a_value_that_encodes_another_while_serializing_gets_both_right() {
+        let (bytes, _) = encode_tracked(&[Nested(1), Nested(300)]);
+        let expected = rmp_serde::to_vec_named(&[
+            serde_bytes::ByteBuf::from(rmp_serde::to_vec_named(&1u32).unwrap()),
+            serde_bytes::ByteBuf::from(rmp_serde::to_vec_named(&300u32).unwrap()),
+        ])
+        .unwrap();
+        assert_eq!(bytes.unwrap(), expected);
+    }
 }

@@ -1,11 +1,14 @@
 //! [`Target`]: where a call or cast goes, which interface version it needs, and whom it is
 //! for (which decides the seal key).
 
+use std::sync::Arc;
+
 use crate::security::Peer;
 use crate::transport::Address;
 use crate::version::Version;
 
-/// Where a message goes (lapin-style options: public fields plus builder methods).
+/// Where a message goes (lapin-style options: public fields plus builder methods). Its
+/// names are shared: a call clones its target without copying them.
 ///
 /// ```
 /// use sealrpc_core::{Target, Version};
@@ -17,11 +20,11 @@ use crate::version::Version;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Target {
     /// The topic (an interface, e.g. `conductor`).
-    pub topic: String,
+    pub topic: Arc<str>,
     /// One named server of the topic; `None` lets any server of the topic take it.
-    pub server: Option<String>,
+    pub server: Option<Arc<str>>,
     /// The namespace; `None` is the default namespace.
-    pub namespace: Option<String>,
+    pub namespace: Option<Arc<str>>,
     /// The interface version the message needs (default `1.0`).
     pub version: Version,
     /// Send to every server of the topic (casts only).
@@ -35,7 +38,7 @@ impl Target {
     /// Any server of `topic`, version 1.0, for the control plane.
     pub fn new(topic: impl Into<String>) -> Self {
         Self {
-            topic: topic.into(),
+            topic: Arc::from(topic.into()),
             server: None,
             namespace: None,
             version: Version::new(1, 0),
@@ -48,18 +51,23 @@ impl Target {
     /// sealed for (and answerable only by) `guest:<instance_id>`.
     pub fn guest(topic: impl Into<String>, instance_id: impl Into<String>) -> Self {
         let id = instance_id.into();
-        Self::new(topic).server(id.clone()).peer(Peer::Guest(id))
+        let server = Arc::from(id.as_str());
+        Self {
+            server: Some(server),
+            ..Self::new(topic)
+        }
+        .peer(Peer::Guest(id))
     }
 
     /// Addresses one named server.
     pub fn server(mut self, server: impl Into<String>) -> Self {
-        self.server = Some(server.into());
+        self.server = Some(Arc::from(server.into()));
         self
     }
 
     /// Sets the namespace.
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = Some(namespace.into());
+        self.namespace = Some(Arc::from(namespace.into()));
         self
     }
 
@@ -91,15 +99,28 @@ impl Target {
         }
     }
 
+    /// [`Self::effective_peer`], taken out of the target (whose `peer` is then `None`): a
+    /// call that owns its target sends to its peer without copying it.
+    pub(crate) fn take_effective_peer(&mut self) -> Peer {
+        let fanout = self.fanout;
+        match self.peer.take() {
+            Some(p) => p,
+            None if fanout => Peer::Guests,
+            None => Peer::ControlPlane,
+        }
+    }
+
     /// The transport address: fanout, else the named server, else the shared topic.
     pub fn address(&self) -> Address {
+        // `str::to_owned`, not `to_string` (which formats an `Arc<str>`).
+        let topic = self.topic.as_ref().to_owned();
         match (&self.server, self.fanout) {
-            (_, true) => Address::Fanout(self.topic.clone()),
+            (_, true) => Address::Fanout(topic),
             (Some(server), false) => Address::Server {
-                topic: self.topic.clone(),
-                server: server.clone(),
+                topic,
+                server: server.as_ref().to_owned(),
             },
-            (None, false) => Address::Topic(self.topic.clone()),
+            (None, false) => Address::Topic(topic),
         }
     }
 }

@@ -6,16 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use tokio::sync::OwnedSemaphorePermit;
-use tower::ServiceExt;
+use tokio::sync::{Notify, OwnedSemaphorePermit, TryAcquireError};
 use tracing::Instrument;
 
-use super::pending::Waiting;
+use super::pending::{PendingGuard, Waiting};
 use super::request::{CallRequest, CallResponse};
 use super::{Inner, reply};
 use crate::error::Error;
-use crate::layer::SealRequest;
-use crate::security::Outbound;
+use crate::layer::{CallNow, CallSender, Seal, SealRequest, call_now};
+use crate::security::{Outbound, Peer};
 use crate::transport::{Address, Confirm, Outgoing, TransportError, TransportErrorKind};
 use crate::wire::{Header, Kind, MessageId, RequestBody};
 
@@ -46,18 +45,22 @@ impl Inner {
     }
 
     async fn permit(&self, timeout: Duration) -> Result<OwnedSemaphorePermit, Error> {
-        let permits = Arc::clone(&self.permits);
-        if self.options.fail_when_full {
-            return permits.try_acquire_owned().map_err(|_| {
-                Error::Transport(TransportError::new(
+        // A free slot is taken at once, without arming a timer. (A free slot is never one a
+        // waiting call is owed: the semaphore hands released slots to its waiters first.)
+        match Arc::clone(&self.permits).try_acquire_owned() {
+            Ok(p) => return Ok(p),
+            Err(TryAcquireError::NoPermits) if self.options.fail_when_full => {
+                return Err(Error::Transport(TransportError::new(
                     TransportErrorKind::Unavailable,
                     format!(
                         "{} calls already in flight on this client",
                         self.options.max_in_flight
                     ),
-                ))
-            });
+                )));
+            }
+            Err(_) => {}
         }
+        let permits = Arc::clone(&self.permits);
         match tokio::time::timeout(timeout, permits.acquire_owned()).await {
             Ok(Ok(p)) => Ok(p),
             Ok(Err(_)) => Err(Error::Shutdown),
@@ -72,12 +75,13 @@ impl Inner {
             .filter(|m| !m.is_zero())
     }
 
-    /// The message to seal, sign and send for `req` to `to` (its target's address) under
-    /// `header` (a call's or a cast's).
+    /// The message to seal, sign and send for `req` to `to` and `peer` (its target's
+    /// address and effective peer) under `header` (a call's or a cast's).
     fn message(
         &self,
         req: &CallRequest,
         to: Address,
+        peer: Peer,
         header: Header,
         ttl: Option<Duration>,
     ) -> SealRequest {
@@ -92,7 +96,7 @@ impl Inner {
         let body = RequestBody {
             method: req.method.clone(),
             version: req.target.version,
-            namespace: req.target.namespace.clone(),
+            namespace: req.target.namespace.as_deref().map(str::to_owned),
             args: req.args.clone().into_bytes(),
             ctx: req.ctx.clone().into_bytes(),
             monitor,
@@ -101,7 +105,7 @@ impl Inner {
             message: Outbound {
                 header,
                 body: body.into(),
-                peer: req.target.effective_peer(),
+                peer,
                 carries_secret: req.carries_secret(),
             },
             outgoing: Outgoing {
@@ -114,10 +118,39 @@ impl Inner {
             },
         }
     }
+
+    /// Registers the call `req` (message `id`, worthless after `ttl`) and starts sending
+    /// it. Not async: the header and the message (large) stay out of the call's future,
+    /// which the caller holds (and may move) while it waits.
+    fn send_call(
+        &self,
+        req: &mut CallRequest,
+        id: MessageId,
+        ttl: Duration,
+        monitored: bool,
+    ) -> Result<SentCall, Error> {
+        // The request is this call's own: its peer moves into the message.
+        let (to, peer) = (req.target.address(), req.target.take_effective_peer());
+        let (guard, waiting) = self
+            .pending
+            .register(id, peer.clone(), monitored)
+            .ok_or(Error::Shutdown)?;
+        let header = Header::call(id, to.dst(), millis(ttl), self.route.clone());
+        let message = self.message(req, to, peer, header, Some(ttl));
+        Ok((guard, waiting, call_now(self.call_sender.clone(), message)))
+    }
 }
 
+/// A call registered and on its way: its entry in the pending table, what it waits on,
+/// and its send.
+type SentCall = (
+    PendingGuard,
+    Waiting,
+    CallNow<Seal<CallSender>, SealRequest>,
+);
+
 /// Sends a call and waits for its reply.
-pub(crate) async fn call(inner: &Arc<Inner>, req: CallRequest) -> Result<CallResponse, Error> {
+pub(crate) async fn call(inner: &Arc<Inner>, mut req: CallRequest) -> Result<CallResponse, Error> {
     let id = MessageId::random();
     let span = tracing::debug_span!(
         "rpc.call",
@@ -129,7 +162,7 @@ pub(crate) async fn call(inner: &Arc<Inner>, req: CallRequest) -> Result<CallRes
     );
     let timer = crate::observe::CallTimer::client(&req.method, Kind::Call);
     async move {
-        let result = call_inner(inner, &req, id).await;
+        let result = call_inner(inner, &mut req, id).await;
         timer.finish_call(&result);
         match &result {
             Ok(_) => tracing::debug!("reply received"),
@@ -143,7 +176,7 @@ pub(crate) async fn call(inner: &Arc<Inner>, req: CallRequest) -> Result<CallRes
 
 async fn call_inner(
     inner: &Arc<Inner>,
-    req: &CallRequest,
+    req: &mut CallRequest,
     id: MessageId,
 ) -> Result<CallResponse, Error> {
     if req.target.fanout {
@@ -162,14 +195,8 @@ async fn call_inner(
     if ttl.is_zero() {
         return Err(Error::Timeout(timeout));
     }
-    let to = req.target.address();
-    let header = Header::call(id, to.dst(), millis(ttl), inner.route.clone());
-    let message = inner.message(req, to, header, Some(ttl));
-    let (_guard, waiting) = inner
-        .pending
-        .register(id, req.target.effective_peer())
-        .ok_or(Error::Shutdown)?;
-    let send = inner.call_sender.clone().oneshot(message);
+    let monitor = inner.monitor_timeout(req);
+    let (_guard, waiting, send) = inner.send_call(req, id, ttl, monitor.is_some())?;
     // The send counts against the timeout too: a full queue (a server that stopped
     // reading) or a transport waiting for a lost connection must not hold the call past it.
     let left = timeout.saturating_sub(started.elapsed());
@@ -178,7 +205,6 @@ async fn call_inner(
         Err(_) => return Err(Error::Timeout(timeout)),
     };
     let deadline = tokio::time::Instant::from_std(started) + timeout;
-    let monitor = inner.monitor_timeout(req);
     let body = wait_reply(waiting, confirm, deadline, timeout, monitor).await?;
     reply::into_result(&req.method, body).map(CallResponse::new)
 }
@@ -212,7 +238,7 @@ async fn wait_reply(
                 c?;
                 confirmed = true;
             }
-            () = beat.notified(), if monitor.is_some() => armed = monitor,
+            () = next_beat(beat.as_deref()), if beat.is_some() => armed = monitor,
             () = tokio::time::sleep_until(watch_until) => {
                 return Err(match armed {
                     Some(m) if watch_until < deadline => Error::MonitorTimeout(m),
@@ -220,6 +246,14 @@ async fn wait_reply(
                 });
             }
         }
+    }
+}
+
+/// The next heartbeat of a monitored call; never, for a call that is not monitored.
+async fn next_beat(beat: Option<&Notify>) {
+    match beat {
+        Some(beat) => beat.notified().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -252,8 +286,9 @@ pub(crate) async fn cast(inner: &Arc<Inner>, req: CallRequest) -> Result<(), Err
             Kind::Fanout => Header::fanout(id, to.dst(), ttl_ms),
             _ => Header::cast(id, to.dst(), ttl_ms),
         };
-        let message = inner.message(&req, to, header, ttl);
-        let result = inner.sender.clone().oneshot(message).await;
+        let peer = req.target.effective_peer();
+        let message = inner.message(&req, to, peer, header, ttl);
+        let result = call_now(inner.sender.clone(), message).await;
         if let Err(e) = &result {
             tracing::debug!(code = %e.code(), "cast failed");
         }

@@ -48,6 +48,7 @@ pub(crate) struct ClientOptions {
     pub(crate) max_in_flight: usize,
     pub(crate) fail_when_full: bool,
     pub(crate) call_monitor_timeout: Option<Duration>,
+    pub(crate) offload_replies_from: usize,
 }
 
 impl ClientBuilder {
@@ -55,6 +56,12 @@ impl ClientBuilder {
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
     /// Default bound on calls awaiting a reply at once.
     pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+    /// Default size (bytes, as received) from which a reply may be admitted in a task of
+    /// its own: see [`Self::offload_replies_from`].
+    pub const DEFAULT_OFFLOAD_REPLIES_FROM: usize = 16 * 1024;
+    /// Most replies admitted in tasks of their own at once; more are admitted in the reply
+    /// loop, as small ones are.
+    pub const MAX_OFFLOADED_REPLIES: usize = 4;
 
     /// How long a call waits for its reply unless overridden (default 30 s).
     pub fn default_timeout(mut self, timeout: Duration) -> Self {
@@ -90,15 +97,30 @@ impl ClientBuilder {
         self
     }
 
+    /// Replies of at least `bytes` (as received; default 16 KiB) are admitted (signature,
+    /// digest, open) in a task of their own while other calls are in flight, so that a
+    /// multi-threaded runtime spreads them over its workers. Smaller replies, and the reply
+    /// to the only call in flight, are admitted in the reply loop: a task hop costs about
+    /// as much as admitting a small reply. `usize::MAX` admits every reply in the loop.
+    pub fn offload_replies_from(mut self, bytes: usize) -> Self {
+        self.options.offload_replies_from = bytes;
+        self
+    }
+
     /// Opens the reply inbox and starts the reply loop.
     pub async fn build(self) -> Result<Client, Error> {
         let inbox = self.transport.reply_inbox().await?;
         let pending = Arc::new(Pending::default());
         let route = inbox.route.clone();
+        let offload = reply::Offload {
+            min_bytes: self.options.offload_replies_from,
+            max_tasks: ClientBuilder::MAX_OFFLOADED_REPLIES,
+        };
         let task = tokio::spawn(reply::reply_loop(
             inbox,
             Arc::clone(&self.security),
             Arc::clone(&pending),
+            offload,
         ));
         let seal = SealLayer::new(Arc::clone(&self.security));
         let sender = seal.layer(TransportSender::new(Arc::clone(&self.transport)));
@@ -162,6 +184,7 @@ impl Client {
                 max_in_flight: ClientBuilder::DEFAULT_MAX_IN_FLIGHT,
                 fail_when_full: false,
                 call_monitor_timeout: None,
+                offload_replies_from: ClientBuilder::DEFAULT_OFFLOAD_REPLIES_FROM,
             },
         }
     }

@@ -1,6 +1,7 @@
 //! The table of calls awaiting a reply, keyed by message id.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -14,21 +15,45 @@ use crate::wire::{MessageId, ReplyBody};
 struct Entry {
     peer: Peer,
     tx: oneshot::Sender<ReplyBody>,
-    /// Woken by each admitted heartbeat for the call.
-    beat: Arc<Notify>,
+    /// Woken by each admitted heartbeat for the call (a monitored one: only it waits).
+    beat: Option<Arc<Notify>>,
 }
 
 /// What a registered call waits on: its reply, and the heartbeats of a monitored call.
 #[derive(Debug)]
 pub(crate) struct Waiting {
     pub(crate) reply: oneshot::Receiver<ReplyBody>,
-    pub(crate) beat: Arc<Notify>,
+    /// The heartbeats of a monitored call; `None` for a call that is not monitored.
+    pub(crate) beat: Option<Arc<Notify>>,
 }
+
+/// Hashes the message ids of [`Pending`]: they are this client's own random ids (a peer
+/// only looks them up, and cannot choose what the table holds), so they need no keyed,
+/// DoS-resistant hash; a few multiplications spread them as well.
+#[derive(Debug, Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Calls = HashMap<MessageId, Entry, BuildHasherDefault<IdHasher>>;
 
 /// Calls awaiting a reply. Its size is bounded by the client's in-flight semaphore.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    map: Mutex<HashMap<MessageId, Entry>>,
+    map: Mutex<Calls>,
     closed: AtomicBool,
 }
 
@@ -61,18 +86,20 @@ pub(crate) fn may_answer(peer: &Peer, principal: Option<&Principal>) -> bool {
 }
 
 impl Pending {
-    fn lock(&self) -> MutexGuard<'_, HashMap<MessageId, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, Calls> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a call; `None` once the reply inbox has closed.
+    /// Registers a call (a `monitored` one is told of its heartbeats); `None` once the
+    /// reply inbox has closed.
     pub(crate) fn register(
         self: &Arc<Self>,
         id: MessageId,
         peer: Peer,
+        monitored: bool,
     ) -> Option<(PendingGuard, Waiting)> {
         let (tx, reply) = oneshot::channel();
-        let beat = Arc::new(Notify::new());
+        let beat = monitored.then(|| Arc::new(Notify::new()));
         let mut map = self.lock();
         if self.closed.load(Ordering::Acquire) {
             return None;
@@ -80,7 +107,7 @@ impl Pending {
         let entry = Entry {
             peer,
             tx,
-            beat: Arc::clone(&beat),
+            beat: beat.clone(),
         };
         map.insert(id, entry);
         drop(map);
@@ -99,7 +126,9 @@ impl Pending {
         let map = self.lock();
         match map.get(&corr) {
             Some(e) if may_answer(&e.peer, principal) => {
-                e.beat.notify_one();
+                if let Some(beat) = &e.beat {
+                    beat.notify_one();
+                }
                 true
             }
             _ => false,

@@ -52,13 +52,13 @@ impl Prepared {
 
     /// Overrides the namespace (of calls by name: a descriptor pins its own).
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.target.namespace = Some(namespace.into());
+        self.target = self.target.namespace(namespace);
         self
     }
 
     /// Addresses one named server.
     pub fn server(mut self, server: impl Into<String>) -> Self {
-        self.target.server = Some(server.into());
+        self.target = self.target.server(server);
         self
     }
 

@@ -1,5 +1,6 @@
 //! One call's request and response, as the client and its tower service see them.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -20,10 +21,10 @@ pub struct CallRequest {
     pub(crate) method: String,
     pub(crate) args: Encoded,
     pub(crate) ctx: Encoded,
-    pub(crate) request_id: String,
+    pub(crate) request_id: Arc<str>,
     /// The chain's id for tracing: the context's global request id, or its own request id
     /// when it has none (it is then the chain's first call, as [`Context::child`] assumes).
-    pub(crate) global_request_id: String,
+    pub(crate) global_request_id: Arc<str>,
     pub(crate) deadline: Option<SystemTime>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) call_monitor_timeout: Option<Duration>,
@@ -40,7 +41,9 @@ impl CallRequest {
     ) -> Result<Self, Error> {
         let mut target = target.clone();
         if let Some((namespace, version)) = method.pinned() {
-            target.namespace = namespace.map(str::to_owned);
+            if target.namespace.as_deref() != namespace {
+                target.namespace = namespace.map(Arc::from);
+            }
             target.version = version;
         }
         Ok(Self {
@@ -48,11 +51,8 @@ impl CallRequest {
             method: method.method_name().to_owned(),
             args: encode_args(args)?,
             ctx: ctx.encode(),
-            request_id: ctx.request_id().to_owned(),
-            global_request_id: ctx
-                .global_request_id()
-                .unwrap_or(ctx.request_id())
-                .to_owned(),
+            request_id: Arc::clone(&ctx.request_id),
+            global_request_id: Arc::clone(ctx.chain_id()),
             deadline: ctx.deadline(),
             timeout: None,
             call_monitor_timeout: None,

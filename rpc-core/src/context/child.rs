@@ -1,7 +1,9 @@
 //! Contexts for the calls a handler makes: [`Context::child`], and secrets forwarded by
 //! name with [`Context::forward_secret`].
 
-use super::{Context, SecretEntry, new_request_id};
+use std::sync::Arc;
+
+use super::{Context, SecretEntry, fresh_request_id};
 
 impl Context {
     /// A context for a call made while serving `self`.
@@ -28,14 +30,10 @@ impl Context {
     /// ```
     pub fn child(&self) -> Self {
         let mut correlation_ids = self.correlation_ids.clone();
-        correlation_ids.push(self.request_id.clone());
+        correlation_ids.push(self.request_id.as_ref().to_owned());
         Self {
-            request_id: new_request_id(),
-            global_request_id: Some(
-                self.global_request_id
-                    .clone()
-                    .unwrap_or_else(|| self.request_id.clone()),
-            ),
+            request_id: fresh_request_id(),
+            global_request_id: Some(Arc::clone(self.chain_id())),
             correlation_ids,
             deadline: self.deadline,
             principal: None,

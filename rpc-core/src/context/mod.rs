@@ -25,6 +25,7 @@ mod wire;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -51,8 +52,9 @@ pub(crate) use wire::{MAX_CORRELATION_IDS, MAX_ENTRIES};
 /// of them; [`Context::forward_secret`] sends one by name.
 #[derive(Clone)]
 pub struct Context {
-    pub(crate) request_id: String,
-    pub(crate) global_request_id: Option<String>,
+    /// Shared: every call made with the context carries it without copying it.
+    pub(crate) request_id: Arc<str>,
+    pub(crate) global_request_id: Option<Arc<str>>,
     pub(crate) correlation_ids: Vec<String>,
     pub(crate) deadline: Option<SystemTime>,
     pub(crate) principal: Option<Principal>,
@@ -92,6 +94,11 @@ pub fn new_request_id() -> String {
     format!("req-{}", crate::wire::MessageId::random().to_hex())
 }
 
+/// A fresh request id, shared.
+pub(crate) fn fresh_request_id() -> Arc<str> {
+    Arc::from(new_request_id())
+}
+
 impl Context {
     /// Most correlation ids a received context keeps (more are skipped).
     pub const MAX_CORRELATION_IDS: usize = MAX_CORRELATION_IDS;
@@ -101,16 +108,13 @@ impl Context {
 
     /// An empty context with a fresh request id.
     pub fn new() -> Self {
-        Self {
-            request_id: new_request_id(),
-            ..Self::empty()
-        }
+        Self::with_id(fresh_request_id())
     }
 
-    /// No request id yet (decoding fills or generates it).
-    pub(crate) fn empty() -> Self {
+    /// An empty context with request id `request_id`.
+    pub(crate) fn with_id(request_id: Arc<str>) -> Self {
         Self {
-            request_id: String::new(),
+            request_id,
             global_request_id: None,
             correlation_ids: Vec::new(),
             deadline: None,
@@ -122,7 +126,7 @@ impl Context {
 
     /// Sets the request id.
     pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
-        self.request_id = id.into();
+        self.request_id = Arc::from(id.into());
         self
     }
 
@@ -133,13 +137,19 @@ impl Context {
 
     /// Sets the global request id (the id of the whole user request across services).
     pub fn with_global_request_id(mut self, id: impl Into<String>) -> Self {
-        self.global_request_id = Some(id.into());
+        self.global_request_id = Some(Arc::from(id.into()));
         self
     }
 
     /// The global request id.
     pub fn global_request_id(&self) -> Option<&str> {
         self.global_request_id.as_deref()
+    }
+
+    /// The id of the chain this request belongs to, shared: the global request id, or the
+    /// request id when there is none (the request is then the chain's first).
+    pub(crate) fn chain_id(&self) -> &Arc<str> {
+        self.global_request_id.as_ref().unwrap_or(&self.request_id)
     }
 
     /// Appends a correlation id.

@@ -11,12 +11,14 @@
 //! rest is skipped. So a hostile `ctx` of millions of tiny entries costs the receiver a few
 //! kilobytes, not a copy per entry.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::payload::Encoded;
 use bytes::Bytes;
 
-use super::{Context, SecretEntry, new_request_id};
+use super::{Context, SecretEntry, fresh_request_id, new_request_id};
 use crate::wire::msgpack::{MAX_DEPTH, Raw, single_value, split_value};
 use crate::wire::write::Writer;
 
@@ -34,26 +36,49 @@ impl Context {
     /// Only the secret entries this context sends are written (those inserted or forwarded
     /// here): secrets received from a caller are never sent on.
     pub fn encode(&self) -> Encoded {
-        let sent: Vec<(&String, &SecretEntry)> =
-            self.secrets.iter().filter(|(_, e)| e.sent).collect();
+        let sent = || self.secrets.iter().filter(|(_, e)| e.sent);
+        let sent_count = sent().count();
+        // An empty request id (set so by the application) is replaced by a fresh one.
+        let fresh;
+        let request_id = if self.request_id.is_empty() {
+            fresh = new_request_id();
+            &fresh
+        } else {
+            &*self.request_id
+        };
         let n = 1
             + usize::from(self.global_request_id.is_some())
             + usize::from(!self.correlation_ids.is_empty())
             + usize::from(!self.custom.is_empty())
-            + usize::from(!sent.is_empty());
-        let body_len: usize = self.custom.values().map(Bytes::len).sum::<usize>()
-            + sent
+            + usize::from(sent_count > 0);
+        // The exact size, so that the bytes are shared without another allocation.
+        let mut len = map_header_len(n) + str_len("request_id") + str_len(request_id);
+        if let Some(g) = &self.global_request_id {
+            len += str_len("global_request_id") + str_len(g);
+        }
+        if !self.correlation_ids.is_empty() {
+            len += str_len("corr_ids") + map_header_len(self.correlation_ids.len());
+            len += self
+                .correlation_ids
                 .iter()
-                .map(|(_, e)| e.value.expose().len())
+                .map(|c| str_len(c))
                 .sum::<usize>();
-        let mut w = Writer::with_capacity(64 + body_len);
+        }
+        if !self.custom.is_empty() {
+            len += str_len("custom") + map_header_len(self.custom.len());
+            len += (self.custom.iter())
+                .map(|(k, v)| str_len(k) + v.len())
+                .sum::<usize>();
+        }
+        if sent_count > 0 {
+            len += str_len("secret") + map_header_len(sent_count);
+            len += sent()
+                .map(|(k, e)| str_len(k) + e.value.expose().len())
+                .sum::<usize>();
+        }
+        let mut w = Writer::with_capacity(len);
         w.map(n);
-        let request_id = if self.request_id.is_empty() {
-            new_request_id()
-        } else {
-            self.request_id.clone()
-        };
-        w.str("request_id").str(&request_id);
+        w.str("request_id").str(request_id);
         if let Some(g) = &self.global_request_id {
             w.str("global_request_id").str(g);
         }
@@ -69,13 +94,15 @@ impl Context {
                 w.str(k).raw(v);
             }
         }
-        if !sent.is_empty() {
-            w.str("secret").map(sent.len());
-            for (k, e) in &sent {
+        if sent_count > 0 {
+            w.str("secret").map(sent_count);
+            for (k, e) in sent() {
                 w.str(k).raw(e.value.expose());
             }
         }
-        Encoded::new(w.into_bytes(), !sent.is_empty())
+        let bytes = w.into_bytes();
+        debug_assert_eq!((bytes.len(), bytes.capacity()), (len, len), "ctx size");
+        Encoded::new(bytes, sent_count > 0)
     }
 
     /// Decodes a received `ctx` map leniently (never fails; a missing request id is
@@ -83,7 +110,11 @@ impl Context {
     /// empty and the deadline unset: the server fills them. The secret entries are the
     /// caller's: readable here, never sent on.
     pub fn decode(bytes: &[u8]) -> Context {
-        let mut ctx = Context::empty();
+        let mut request_id = None;
+        let mut global_request_id = None;
+        let mut correlation_ids = Vec::new();
+        let mut custom = BTreeMap::new();
+        let mut secrets = BTreeMap::new();
         if let Ok(map) = single_value(bytes, "ctx")
             && let Ok(entries) = map.entries("ctx")
         {
@@ -94,26 +125,17 @@ impl Context {
                     continue;
                 }
                 match key {
-                    "request_id" => {
-                        if let Some(s) = value.as_str() {
-                            ctx.request_id = s.to_owned();
-                        }
-                    }
-                    "global_request_id" => {
-                        ctx.global_request_id = value.as_str().map(str::to_owned);
-                    }
-                    "corr_ids" => {
-                        ctx.correlation_ids = strings(value, MAX_CORRELATION_IDS);
-                    }
+                    "request_id" => request_id = value.as_str().filter(|s| !s.is_empty()),
+                    "global_request_id" => global_request_id = value.as_str().map(Arc::from),
+                    "corr_ids" => correlation_ids = strings(value, MAX_CORRELATION_IDS),
                     "custom" => {
                         for (name, v) in entries_within(value, &mut budget) {
-                            ctx.custom
-                                .insert(name.to_owned(), Bytes::copy_from_slice(v.bytes()));
+                            custom.insert(name.to_owned(), Bytes::copy_from_slice(v.bytes()));
                         }
                     }
                     "secret" => {
                         for (name, v) in entries_within(value, &mut budget) {
-                            ctx.secrets
+                            secrets
                                 .insert(name.to_owned(), SecretEntry::received(v.bytes().to_vec()));
                         }
                     }
@@ -121,10 +143,13 @@ impl Context {
                 }
             }
         }
-        if ctx.request_id.is_empty() {
-            ctx.request_id = new_request_id();
+        Context {
+            global_request_id,
+            correlation_ids,
+            custom,
+            secrets,
+            ..Context::with_id(request_id.map_or_else(fresh_request_id, Arc::from))
         }
-        ctx
     }
 
     /// Sets the deadline from a request header's `ts` and `ttl` (unix milliseconds).
@@ -132,6 +157,26 @@ impl Context {
         self.deadline = ttl
             .and_then(|ttl| UNIX_EPOCH.checked_add(Duration::from_millis(ts.saturating_add(ttl))));
     }
+}
+
+/// The encoded size of a map or array header for `len` items.
+fn map_header_len(len: usize) -> usize {
+    match len {
+        0..=15 => 1,
+        16..=0xffff => 3,
+        _ => 5,
+    }
+}
+
+/// The encoded size of `s` as a `str`.
+fn str_len(s: &str) -> usize {
+    let header = match s.len() {
+        0..=31 => 1,
+        32..=0xff => 2,
+        0x100..=0xffff => 3,
+        _ => 5,
+    };
+    header + s.len()
 }
 
 /// The known keys of `ctx` already read: a duplicate is skipped (the first one wins), so

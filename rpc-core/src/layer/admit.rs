@@ -2,11 +2,14 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use futures_util::TryFutureExt;
+use futures_util::future::{BoxFuture, Either, MapOk};
 
 use crate::principal::Principal;
 use crate::security::{Admitted, RejectReason, Rejection, Security};
@@ -172,6 +175,50 @@ impl AdmitLayer {
     }
 }
 
+/// What [`Admit`] answers at once: an admission by the inner service (future `F`), or a
+/// rejection (a concrete type: admitting boxes nothing of its own).
+type AdmittedNow<F, R, E> = Either<MapOk<F, fn(R) -> Admission<R>>, Refused<R, E>>;
+
+/// A rejection, as the future [`Admit`] answers it with. It holds the [`Rejection`] alone,
+/// not room for a whole admission (whose response may be large), so that the futures of an
+/// admission stay small to move.
+pub struct Refused<R, E> {
+    rejection: Option<Rejection>,
+    _answer: PhantomData<fn() -> (R, E)>,
+}
+
+impl<R, E> Refused<R, E> {
+    fn new(rejection: Rejection) -> Self {
+        Self {
+            rejection: Some(rejection),
+            _answer: PhantomData,
+        }
+    }
+}
+
+impl<R, E> fmt::Debug for Refused<R, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Refused").field(&self.rejection).finish()
+    }
+}
+
+impl<R, E> Future for Refused<R, E> {
+    type Output = Result<Admission<R>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.rejection.take() {
+            Some(rejection) => Poll::Ready(Ok(Admission::Rejected(rejection))),
+            // Polled again once it answered: like a finished future, it answers nothing more.
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// The future of an [`Admit`] around a service of future `F`: boxed only when admission
+/// awaits a shared replay store.
+pub type AdmitFuture<F, R, E> =
+    Either<AdmittedNow<F, R, E>, BoxFuture<'static, Result<Admission<R>, E>>>;
+
 impl<S> tower::Service<Inbound> for Admit<S>
 where
     S: tower::Service<AdmittedMessage> + Clone + Send + 'static,
@@ -181,7 +228,7 @@ where
 {
     type Response = Admission<S::Response>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Admission<S::Response>, S::Error>> + Send>>;
+    type Future = AdmitFuture<S::Future, S::Response, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -194,7 +241,7 @@ where
             let clone = self.inner.clone();
             let mut inner = std::mem::replace(&mut self.inner, clone);
             let config = self.config.clone();
-            return Box::pin(async move {
+            return Either::Right(Box::pin(async move {
                 match config.admit_async(&mut msg).await {
                     Ok(message) => inner
                         .call(AdmittedMessage {
@@ -205,19 +252,19 @@ where
                         .map(Admission::Admitted),
                     Err(rejection) => Ok(Admission::Rejected(rejection)),
                 }
-            });
+            }));
         }
         // In-process store: verification, the replay step and opening are CPU work, done
         // here before anything is awaited.
-        match self.config.admit(&mut msg) {
+        Either::Left(match self.config.admit(&mut msg) {
             Ok(message) => {
                 let served = self.inner.call(AdmittedMessage {
                     message,
                     reply_to: msg.reply_to,
                 });
-                Box::pin(async move { served.await.map(Admission::Admitted) })
+                Either::Left(served.map_ok(Admission::Admitted as fn(_) -> _))
             }
-            Err(rejection) => Box::pin(std::future::ready(Ok(Admission::Rejected(rejection)))),
-        }
+            Err(rejection) => Either::Right(Refused::new(rejection)),
+        })
     }
 }

@@ -18,6 +18,9 @@ mod admit;
 mod seal;
 mod sender;
 
-pub use admit::{Admission, Admit, AdmitLayer, AdmittedMessage, BrokerUserCheck, Inbound};
-pub use seal::{Seal, SealLayer, SealRequest};
+pub use admit::{
+    Admission, Admit, AdmitFuture, AdmitLayer, AdmittedMessage, BrokerUserCheck, Inbound, Refused,
+};
+pub use seal::{Seal, SealFuture, SealLayer, SealRequest};
+pub(crate) use sender::{CallNow, call_now};
 pub use sender::{CallSender, TransportSender};

@@ -1,12 +1,12 @@
 //! [`SealLayer`]: the send half of the security pipeline as a tower layer.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use futures_util::TryFutureExt;
+use futures_util::future::{Either, MapErr, Ready, ready};
 
 use crate::error::Error;
 use crate::security::{Outbound, Security};
@@ -71,16 +71,18 @@ impl<S: fmt::Debug> fmt::Debug for Seal<S> {
     }
 }
 
+/// The future of a [`Seal`] around a service of future `F`: the inner service's send, or
+/// the error sealing ended with (a concrete type: a send boxes nothing of its own).
+pub type SealFuture<F, R, E> = Either<Ready<Result<R, Error>>, MapErr<F, fn(E) -> Error>>;
+
 impl<S> tower::Service<SealRequest> for Seal<S>
 where
     S: tower::Service<Outgoing>,
-    S::Response: Send + 'static,
     S::Error: Into<Error>,
-    S::Future: Send + 'static,
 {
     type Response = S::Response;
     type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, Error>> + Send>>;
+    type Future = SealFuture<S::Future, S::Response, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -90,12 +92,12 @@ where
         // Sealing and signing are CPU work: done here, before the send is polled.
         let envelope = match self.security.seal_and_sign(req.message) {
             Ok(bytes) => bytes,
-            Err(e) => return Box::pin(std::future::ready(Err(e))),
+            Err(e) => return Either::Left(ready(Err(e))),
         };
         let sent = self.inner.call(Outgoing {
             payload: Bytes::from(envelope),
             ..req.outgoing
         });
-        Box::pin(async move { sent.await.map_err(Into::into) })
+        Either::Right(sent.map_err(Into::into as fn(S::Error) -> Error))
     }
 }

@@ -7,6 +7,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Either};
+use tower::ServiceExt;
+
 use crate::transport::{Confirm, Outgoing, Transport, TransportError};
 
 /// Sends each [`Outgoing`] through a transport; clone it freely.
@@ -78,5 +82,31 @@ impl tower::Service<Outgoing> for CallSender {
     fn call(&mut self, msg: Outgoing) -> Self::Future {
         let transport = Arc::clone(&self.transport);
         Box::pin(async move { transport.send_call(msg).await })
+    }
+}
+
+/// A call started by [`call_now`]: the service's own future, or (boxed) the wait for its
+/// readiness.
+pub(crate) type CallNow<S, R> = Either<
+    <S as tower::Service<R>>::Future,
+    BoxFuture<'static, Result<<S as tower::Service<R>>::Response, <S as tower::Service<R>>::Error>>,
+>;
+
+/// Calls `service` with `request` at once when it is ready now, as the senders of this
+/// module always are (they apply back-pressure inside the transport's send): the request is
+/// consumed here, not carried in the returned future, which its caller holds and moves.
+/// A service not ready yet gets the request once it is, in a boxed future.
+pub(crate) fn call_now<S, R>(mut service: S, request: R) -> CallNow<S, R>
+where
+    S: tower::Service<R> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+    R: Send + 'static,
+{
+    match service.ready().now_or_never() {
+        Some(Ok(ready)) => Either::Left(ready.call(request)),
+        Some(Err(e)) => Either::Right(Box::pin(std::future::ready(Err(e)))),
+        None => Either::Right(Box::pin(service.oneshot(request))),
     }
 }

@@ -4,41 +4,23 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use metrics::{Gauge, Label, SharedString};
+use metrics::{Gauge, Key, Level, Metadata};
 
-use super::{
-    CANCELLED, CLIENT_CALL_DURATION, CLIENT_CALLS, CLIENT_CALLS_IN_FLIGHT, OK,
-    SERVER_REQUEST_DURATION, SERVER_REQUESTS, SERVER_REQUESTS_IN_FLIGHT, methods,
-};
+use super::keys::{self, MethodKeys, TimerKeys};
+use super::{CANCELLED, OK, methods};
 use crate::error::{Error, ErrorCode};
 use crate::server::HandlerError;
 use crate::wire::Kind;
 
-/// The three metric names of one side.
-#[derive(Debug)]
-struct Names {
-    total: &'static str,
-    duration: &'static str,
-    in_flight: &'static str,
-}
-
-const CLIENT: Names = Names {
-    total: CLIENT_CALLS,
-    duration: CLIENT_CALL_DURATION,
-    in_flight: CLIENT_CALLS_IN_FLIGHT,
-};
-
-const SERVER: Names = Names {
-    total: SERVER_REQUESTS,
-    duration: SERVER_REQUEST_DURATION,
-    in_flight: SERVER_REQUESTS_IN_FLIGHT,
-};
+/// What the `counter!`-style macros would record as the metrics' origin.
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
 /// Measures one call or request from `start` to `finish` (or drop).
 #[derive(Debug)]
 pub(crate) struct CallTimer {
-    names: &'static Names,
-    labels: [Label; 2],
+    keys: Arc<MethodKeys>,
+    kind: Kind,
     in_flight: Gauge,
     started: Instant,
     finished: bool,
@@ -47,26 +29,24 @@ pub(crate) struct CallTimer {
 impl CallTimer {
     /// A call or cast a client sends (`method` as the application names it).
     pub(crate) fn client(method: &str, kind: Kind) -> Self {
-        // Shared: the timer's three metrics clone the label without allocating.
-        Self::start(&CLIENT, SharedString::from_shared(Arc::from(method)), kind)
+        Self::start(keys::client(method), kind)
     }
 
     /// A request a server admitted: `method` is the peer's, so it becomes a label only when
     /// a server of this process registered it.
     pub(crate) fn server(method: &str, kind: Kind) -> Self {
-        Self::start(&SERVER, methods::label(method), kind)
+        Self::start(methods::keys(method), kind)
     }
 
-    fn start(names: &'static Names, method: SharedString, kind: Kind) -> Self {
-        let labels = [
-            Label::new("method", method),
-            Label::new("kind", kind.as_str()),
-        ];
-        let in_flight = metrics::gauge!(names.in_flight, labels.iter());
+    fn start(keys: Arc<MethodKeys>, kind: Kind) -> Self {
+        // Registered with the recorder in force now (global or local): keys are cached,
+        // registrations are not.
+        let in_flight =
+            metrics::with_recorder(|r| r.register_gauge(&keys.of(kind).in_flight, &METADATA));
         in_flight.increment(1.0);
         Self {
-            names,
-            labels,
+            keys,
+            kind,
             in_flight,
             started: Instant::now(),
             finished: false,
@@ -99,10 +79,13 @@ impl CallTimer {
 
     fn record(&mut self, outcome: &'static str) {
         self.finished = true;
-        let [method, kind] = &self.labels;
-        metrics::histogram!(self.names.duration, self.labels.iter()).record(self.started.elapsed());
-        let labels = [method.clone(), kind.clone(), Label::new("outcome", outcome)];
-        metrics::counter!(self.names.total, labels.iter()).increment(1);
+        let keys: &TimerKeys = self.keys.of(self.kind);
+        let elapsed = self.started.elapsed();
+        let total = |key: &Key| {
+            metrics::with_recorder(|r| r.register_counter(key, &METADATA)).increment(1);
+        };
+        metrics::with_recorder(|r| r.register_histogram(&keys.duration, &METADATA)).record(elapsed);
+        keys.with_total(outcome, total);
     }
 }
 

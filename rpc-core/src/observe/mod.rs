@@ -22,6 +22,7 @@
 //! | [`TRANSPORT_RECONNECTS`] | counter | `transport`, `outcome` |
 
 mod calls;
+mod keys;
 mod methods;
 mod security;
 

@@ -238,3 +238,30 @@ fn reconnects_and_losses() {
     let failed = [("transport", "amqp"), ("outcome", "failed")];
     assert_eq!(counter(&rows, TRANSPORT_RECONNECTS, &failed), 1);
 }
+
+#[test]
+fn cached_keys_reach_each_recorder_in_force() {
+    // The keys of this method are built here, with no recorder in force...
+    CallTimer::client("observe_test_cached", Kind::Call).finish_call(&Ok::<(), Error>(()));
+    CallTimer::server(UNKNOWN_METHOD, Kind::Cast).finish_served(&Ok::<(), _>(()));
+    // ...and every later recorder still gets each call, once, with its own values.
+    for _ in 0..2 {
+        let rows = capture(|| {
+            CallTimer::client("observe_test_cached", Kind::Call).finish_call(&Ok::<(), Error>(()));
+            CallTimer::client("observe_test_cached", Kind::Call)
+                .finish_call(&Err::<(), _>(Error::Timeout(std::time::Duration::ZERO)));
+            CallTimer::server("observe_test_made_up", Kind::Cast).finish_served(&Ok::<(), _>(()));
+        });
+        let call = [("method", "observe_test_cached"), ("kind", "call")];
+        let with = |o| [call[0], call[1], ("outcome", o)];
+        assert_eq!(counter(&rows, CLIENT_CALLS, &with(OK)), 1);
+        assert_eq!(counter(&rows, CLIENT_CALLS, &with("Timeout")), 1);
+        assert_eq!(gauge(&rows, CLIENT_CALLS_IN_FLIGHT, &call), 0.0);
+        let unknown = [
+            ("method", UNKNOWN_METHOD),
+            ("kind", "cast"),
+            ("outcome", OK),
+        ];
+        assert_eq!(counter(&rows, SERVER_REQUESTS, &unknown), 1);
+    }
+}

@@ -134,7 +134,7 @@ fn error_body(code: ErrorCode, msg: &str) -> ReplyBody {
 fn reply_peer(principal: Option<&Principal>, src: &str) -> Peer {
     let guest = match principal {
         Some(p) => p.guest_id().map(str::to_owned),
-        None => Principal::parse(src).and_then(|p| p.guest_id().map(str::to_owned)),
+        None => Principal::guest_id_of(src).map(str::to_owned),
     };
     guest.map_or(Peer::ControlPlane, Peer::Guest)
 }

@@ -57,23 +57,86 @@ impl fmt::Debug for IncomingRequest {
 
 type Key = (Option<String>, String);
 
-/// The server's methods, versions and default access.
+/// The server's methods, versions and default access, as the builder assembles them.
 pub(crate) struct Registry {
     pub(crate) endpoints: HashMap<Key, Box<dyn Endpoint>>,
     pub(crate) versions: HashMap<Option<String>, Version>,
     pub(crate) access: Access,
 }
 
+/// The version a namespace serves unless told otherwise.
+const DEFAULT_VERSION: Version = Version::new(1, 0);
+
+/// One namespace's version and methods.
+struct Namespace {
+    version: Version,
+    methods: HashMap<String, Box<dyn Endpoint>>,
+}
+
+impl Default for Namespace {
+    fn default() -> Self {
+        Self {
+            version: DEFAULT_VERSION,
+            methods: HashMap::new(),
+        }
+    }
+}
+
+/// The registry arranged for lookups by the request's own (borrowed) names: finding a
+/// method builds no key.
+struct Methods {
+    default: Namespace,
+    named: HashMap<String, Namespace>,
+    access: Access,
+    count: usize,
+}
+
+impl Methods {
+    fn new(registry: Registry) -> Self {
+        let Registry {
+            endpoints,
+            versions,
+            access,
+        } = registry;
+        let count = endpoints.len();
+        let mut namespaces: HashMap<Option<String>, Namespace> = HashMap::new();
+        for (name, version) in versions {
+            namespaces.entry(name).or_default().version = version;
+        }
+        for ((name, method), endpoint) in endpoints {
+            (namespaces.entry(name).or_default().methods).insert(method, endpoint);
+        }
+        let default = namespaces.remove(&None).unwrap_or_default();
+        let named = namespaces
+            .into_iter()
+            .filter_map(|(name, ns)| Some((name?, ns)))
+            .collect();
+        Self {
+            default,
+            named,
+            access,
+            count,
+        }
+    }
+
+    fn namespace(&self, name: Option<&str>) -> Option<&Namespace> {
+        match name {
+            None => Some(&self.default),
+            Some(name) => self.named.get(name),
+        }
+    }
+}
+
 /// The innermost server service: runs the checks and the handler.
 #[derive(Clone)]
 pub struct Dispatch {
-    registry: Arc<Registry>,
+    methods: Arc<Methods>,
 }
 
 impl fmt::Debug for Dispatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dispatch")
-            .field("methods", &self.registry.endpoints.len())
+            .field("methods", &self.methods.count)
             .finish()
     }
 }
@@ -82,17 +145,15 @@ impl Dispatch {
     pub(crate) fn new(registry: Registry) -> Self {
         crate::observe::register_methods(registry.endpoints.keys().map(|(_, m)| m.as_str()));
         Self {
-            registry: Arc::new(registry),
+            methods: Arc::new(Methods::new(registry)),
         }
     }
 
     /// The version served in `namespace` (default 1.0).
     pub fn version_of(&self, namespace: Option<&str>) -> Version {
-        self.registry
-            .versions
-            .get(&namespace.map(str::to_owned))
-            .copied()
-            .unwrap_or(Version::new(1, 0))
+        self.methods
+            .namespace(namespace)
+            .map_or(DEFAULT_VERSION, |ns| ns.version)
     }
 
     fn start(
@@ -107,14 +168,14 @@ impl Dispatch {
                 "deadline passed",
             ));
         }
-        let key = (req.namespace.clone(), req.method.clone());
-        let Some(endpoint) = self.registry.endpoints.get(&key) else {
+        let namespace = self.methods.namespace(req.namespace.as_deref());
+        let Some(endpoint) = namespace.and_then(|ns| ns.methods.get(&req.method)) else {
             return Err(HandlerError::from_code(
                 ErrorCode::NoSuchMethod,
                 format!("no such method {:?}", req.method),
             ));
         };
-        let supported = self.version_of(req.namespace.as_deref());
+        let supported = namespace.map_or(DEFAULT_VERSION, |ns| ns.version);
         if !supported.can_serve(req.version) {
             let data = [
                 ("requested", req.version.to_string()),
@@ -130,7 +191,7 @@ impl Dispatch {
             )
             .with_data(&data));
         }
-        let access = endpoint.access().unwrap_or(self.registry.access);
+        let access = endpoint.access().unwrap_or(self.methods.access);
         let refused_by = if !access.allows(&req.caller) {
             Some(format!("access {access:?}"))
         } else {

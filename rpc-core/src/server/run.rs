@@ -15,7 +15,7 @@ use super::BoxError;
 use super::answer::{Answer, Reply};
 use super::dispatch::IncomingRequest;
 use crate::error::Error;
-use crate::layer::{Admission, AdmitLayer, Inbound, Seal, SealLayer, TransportSender};
+use crate::layer::{Admission, AdmitLayer, Inbound, Seal, SealLayer, TransportSender, call_now};
 use crate::payload::Encoded;
 use crate::security::Security;
 use crate::transport::{Delivery, ListenSpec, Subscription, Transport};
@@ -171,10 +171,12 @@ async fn consume<S: ServeStack>(
         };
         let shared = Arc::clone(&shared);
         let stack = stack.clone();
-        tokio::spawn(async move {
+        // Boxed: the request's future (admission, dispatch, reply) runs to kilobytes, which
+        // the runtime would otherwise move whole on spawn and again on completion.
+        tokio::spawn(Box::pin(async move {
             handle(&shared, stack, delivery).await;
             drop(permit);
-        });
+        }));
     }
     drop(sub);
     // Drain: every in-flight request holds a slot until it has replied.
@@ -200,18 +202,26 @@ async fn handle<S: ServeStack>(shared: &Shared, stack: S, mut delivery: Delivery
 }
 
 async fn send_reply(shared: &Shared, reply: Reply) {
-    match shared.sender.clone().oneshot(reply.seal_request()).await {
+    // Started in a statement of its own: the request, consumed at once, is then no part
+    // of this future.
+    let sent = call_now(shared.sender.clone(), reply.seal_request());
+    match sent.await {
         Ok(()) => {}
         Err(Error::SecretOverUnsealedChannel) => {
-            tracing::warn!(
-                "a result holding a Secret cannot be sent unsealed; replying with an error"
-            );
-            let fallback = reply.unsealable().seal_request();
-            if let Err(e) = shared.sender.clone().oneshot(fallback).await {
-                tracing::debug!(error = %e, "error reply not sent");
-            }
+            // Rare, and out of line (boxed): this future, which every request's task
+            // carries and moves, keeps no room for a second send.
+            Box::pin(send_unsealable(shared, &reply)).await;
         }
         Err(e @ Error::Security(_)) => tracing::warn!(error = %e, "cannot secure a reply"),
         Err(e) => tracing::debug!(error = %e, "reply not delivered (caller gone?)"),
+    }
+}
+
+/// Answers with an error instead of a result holding a `Secret` that cannot go unsealed.
+async fn send_unsealable(shared: &Shared, reply: &Reply) {
+    tracing::warn!("a result holding a Secret cannot be sent unsealed; replying with an error");
+    let fallback = reply.unsealable().seal_request();
+    if let Err(e) = call_now(shared.sender.clone(), fallback).await {
+        tracing::debug!(error = %e, "error reply not sent");
     }
 }

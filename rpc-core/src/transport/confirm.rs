@@ -15,17 +15,25 @@ use super::TransportError;
 /// against the call's reply: a reply proves the call was routed, so a confirm still due then
 /// gates nothing and is dropped. Dropping it must not cancel anything the transport needs
 /// (the transport finishes its own bookkeeping).
-pub struct Confirm(Pin<Box<dyn Future<Output = Result<(), TransportError>> + Send>>);
+pub struct Confirm(Outcome);
+
+/// What a [`Confirm`] holds.
+enum Outcome {
+    /// Known already (taken once polled; not boxed, as the memory transport's every call is).
+    Ready(Option<Result<(), TransportError>>),
+    /// Still to come.
+    Due(Pin<Box<dyn Future<Output = Result<(), TransportError>> + Send>>),
+}
 
 impl Confirm {
     /// A confirm already known (a transport whose send waited for it, or failed).
     pub fn ready(outcome: Result<(), TransportError>) -> Self {
-        Self(Box::pin(std::future::ready(outcome)))
+        Self(Outcome::Ready(Some(outcome)))
     }
 
     /// A confirm that `outcome` resolves.
     pub fn new(outcome: impl Future<Output = Result<(), TransportError>> + Send + 'static) -> Self {
-        Self(Box::pin(outcome))
+        Self(Outcome::Due(Box::pin(outcome)))
     }
 }
 
@@ -33,7 +41,15 @@ impl Future for Confirm {
     type Output = Result<(), TransportError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.0.as_mut().poll(cx)
+        match &mut self.0 {
+            Outcome::Ready(outcome) => match outcome.take() {
+                Some(outcome) => Poll::Ready(outcome),
+                // Polled again after it resolved: like a finished future, it never resolves
+                // twice (the client stops polling a confirm once it has its outcome).
+                None => Poll::Pending,
+            },
+            Outcome::Due(future) => future.as_mut().poll(cx),
+        }
     }
 }
 

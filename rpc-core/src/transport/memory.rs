@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use tokio::sync::{broadcast, mpsc};
 
 use super::{
-    Address, Delivery, ListenSpec, NotifyListenSpec, Outgoing, ReplyInbox, Subscription, Transport,
-    TransportError, TransportErrorKind,
+    Address, Confirm, Delivery, ListenSpec, NotifyListenSpec, Outgoing, ReplyInbox, Subscription,
+    Transport, TransportError, TransportErrorKind,
 };
 
 type Tx = mpsc::Sender<Delivery>;
@@ -104,49 +104,59 @@ fn pick((txs, next): &mut (Vec<Tx>, usize)) -> Option<Tx> {
     Some(with_room.unwrap_or(&txs[start]).clone())
 }
 
-fn delivery(msg: &Outgoing) -> Delivery {
+/// A delivery of `payload`, answerable at `reply_to`.
+fn delivery(payload: &bytes::Bytes, reply_to: Option<&String>) -> Delivery {
     Delivery {
-        payload: msg.payload.clone(),
-        reply_to: msg.reply_to.clone(),
+        payload: payload.clone(),
+        reply_to: reply_to.cloned(),
         broker_user: None,
         acker: None,
     }
 }
 
-#[async_trait]
-impl Transport for MemoryTransport {
-    async fn send(&self, msg: Outgoing) -> Result<(), TransportError> {
+impl MemoryTransport {
+    /// Delivers `msg` (what [`Transport::send`] and [`Transport::send_call`] both do: a
+    /// memory queue holds a message once it is sent).
+    async fn deliver(&self, msg: Outgoing) -> Result<(), TransportError> {
         if self.tap.receiver_count() > 0 {
             let _ = self.tap.send((msg.to.clone(), msg.payload.clone()));
         }
-        match &msg.to {
+        let Outgoing {
+            to,
+            payload,
+            reply_to,
+            ..
+        } = msg;
+        let mut one = Delivery {
+            payload,
+            reply_to,
+            broker_user: None,
+            acker: None,
+        };
+        match &to {
             Address::Topic(topic) => {
                 // A consumer may go away between pick and send: try the others.
                 for _ in 0..4 {
                     let tx = self
                         .pick_shared(topic)
-                        .ok_or_else(|| Self::no_listener(&msg.to))?;
-                    if tx.send(delivery(&msg)).await.is_ok() {
-                        return Ok(());
+                        .ok_or_else(|| Self::no_listener(&to))?;
+                    match tx.send(one).await {
+                        Ok(()) => return Ok(()),
+                        Err(refused) => one = refused.0,
                     }
                 }
-                Err(Self::no_listener(&msg.to))
+                Err(Self::no_listener(&to))
             }
             Address::Server { .. } | Address::Reply(_) => {
-                let key = msg.to.dst();
                 let tx = {
                     let reg = self.lock();
-                    let map = if matches!(msg.to, Address::Reply(_)) {
-                        &reg.replies
-                    } else {
-                        &reg.direct
-                    };
-                    map.get(&key).cloned()
+                    match &to {
+                        Address::Reply(route) => reg.replies.get(route).cloned(),
+                        _ => reg.direct.get(&to.dst()).cloned(),
+                    }
                 };
-                let tx = tx.ok_or_else(|| Self::no_listener(&msg.to))?;
-                tx.send(delivery(&msg))
-                    .await
-                    .map_err(|_| Self::no_listener(&msg.to))
+                let tx = tx.ok_or_else(|| Self::no_listener(&to))?;
+                tx.send(one).await.map_err(|_| Self::no_listener(&to))
             }
             Address::Fanout(topic) => {
                 let txs = {
@@ -161,18 +171,30 @@ impl Transport for MemoryTransport {
                 };
                 for tx in txs {
                     // A server that left meanwhile simply misses the fanout.
-                    let _ = tx.send(delivery(&msg)).await;
+                    let _ = tx.send(delivery(&one.payload, one.reply_to.as_ref())).await;
                 }
                 Ok(())
             }
             Address::Notification { .. } => {
                 // Every pool gets it, one listener per pool; no pool is not an error.
-                for tx in self.pick_pools(&msg.to.dst()) {
-                    let _ = tx.send(delivery(&msg)).await;
+                for tx in self.pick_pools(&to.dst()) {
+                    let _ = tx.send(delivery(&one.payload, one.reply_to.as_ref())).await;
                 }
                 Ok(())
             }
         }
+    }
+}
+
+#[async_trait]
+impl Transport for MemoryTransport {
+    async fn send(&self, msg: Outgoing) -> Result<(), TransportError> {
+        self.deliver(msg).await
+    }
+
+    async fn send_call(&self, msg: Outgoing) -> Result<Confirm, TransportError> {
+        // Not the default (`send`, then a ready confirm): that boxes one future more.
+        self.deliver(msg).await.map(|()| Confirm::ready(Ok(())))
     }
 
     async fn listen_notifications(

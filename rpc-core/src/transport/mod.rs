@@ -48,8 +48,9 @@ impl Address {
     pub fn dst(&self) -> String {
         match self {
             Address::Topic(t) => t.clone(),
-            Address::Server { topic, server } => format!("{topic}.{server}"),
-            Address::Fanout(t) => format!("{t}_fanout"),
+            // Concatenated at their exact size (a `format!` costs several times more).
+            Address::Server { topic, server } => [topic.as_str(), ".", server].concat(),
+            Address::Fanout(t) => [t.as_str(), "_fanout"].concat(),
             Address::Reply(r) => r.clone(),
             Address::Notification { topic, priority } => format!("{topic}.{priority}"),
         }
@@ -225,7 +226,7 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// reply and the confirm together, and a reply that comes first completes the call.
     /// The confirm fails as [`send`](Self::send) would (e.g. `NoListener`).
     /// Default: [`send`](Self::send), then an already known confirm (transports that do
-    /// not split the two, like memory).
+    /// not split the two).
     async fn send_call(&self, msg: Outgoing) -> Result<Confirm, TransportError> {
         self.send(msg).await.map(|()| Confirm::ready(Ok(())))
     }

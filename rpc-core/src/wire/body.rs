@@ -123,8 +123,9 @@ impl RequestBody {
             "body",
             ["method", "ver", "ns", "args", "ctx", "monitor"],
         )?;
-        let version =
-            Version::parse(f.str("ver")?).ok_or(CodecError::Malformed("ver must be \"N.N\""))?;
+        let Some(version) = Version::parse(f.str("ver")?) else {
+            return Err(CodecError::Malformed("ver must be \"N.N\""));
+        };
         let namespace = match f.opt_str("ns")? {
             Some("") => return Err(CodecError::Malformed("empty namespace")),
             other => other.map(str::to_owned),

@@ -74,7 +74,9 @@ impl<'a> EnvelopeRef<'a> {
         let mut opaque_signatures = Vec::new();
         if let Some(items) = f.opt("sig") {
             // The count is checked from the array's header, before the items are collected.
-            let count = items.array_len().ok_or(CodecError::WrongType("sig"))?;
+            let Some(count) = items.array_len() else {
+                return Err(CodecError::WrongType("sig"));
+            };
             if count > limits.max_signatures {
                 return Err(CodecError::TooLarge {
                     what: "signature list",

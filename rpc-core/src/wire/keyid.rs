@@ -68,22 +68,22 @@ impl KeyId {
     /// Parses `<role>/<principal>/<epoch>` exactly: a known role, a principal without `/`,
     /// and a decimal epoch without leading zeros.
     pub fn parse(s: &str) -> Result<Self, CodecError> {
-        let bad = CodecError::Malformed("key id");
+        let bad = || CodecError::Malformed("key id");
         let mut parts = s.split('/');
         let (Some(role), Some(principal), Some(epoch), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(bad);
+            return Err(bad());
         };
-        let role = Role::parse(role).ok_or(bad.clone())?;
-        let principal = Principal::parse(principal).ok_or(bad.clone())?;
+        let role = Role::parse(role).ok_or_else(bad)?;
+        let principal = Principal::parse(principal).ok_or_else(bad)?;
         let canonical = !epoch.is_empty()
             && epoch.bytes().all(|c| c.is_ascii_digit())
             && (epoch == "0" || !epoch.starts_with('0'));
         if !canonical {
-            return Err(bad);
+            return Err(bad());
         }
-        let epoch = epoch.parse::<u64>().map_err(|_| bad)?;
+        let epoch = epoch.parse::<u64>().map_err(|_| bad())?;
         Ok(Self {
             role,
             principal,

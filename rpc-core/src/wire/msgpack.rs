@@ -6,6 +6,10 @@
 //! (bounded depth, valid UTF-8, lengths within the buffer) without allocating, and hands out
 //! borrowed slices, so the header and body bytes are carried exactly as received.
 
+// An eager `ok_or(CodecError::…)` builds and drops an error on every successful read
+// (`CodecError` has drop glue): this reader runs on every message, so errors are lazy.
+#![allow(clippy::unnecessary_lazy_evaluations)]
+
 use super::error::CodecError;
 
 /// Deepest nesting accepted anywhere on the wire (unknown values included).
@@ -72,7 +76,10 @@ impl<'a> Raw<'a> {
     /// Errors when the value is not a map; each entry is an error when its key is not a
     /// `str` (the iterator ends after the first error).
     pub fn entries(&self, what: &'static str) -> Result<Entries<'a>, CodecError> {
-        let (&m, rest) = self.0.split_first().ok_or(CodecError::Malformed(what))?;
+        let (&m, rest) = self
+            .0
+            .split_first()
+            .ok_or_else(|| CodecError::Malformed(what))?;
         let (hdr, len) = match m {
             0x80..=0x8f => (0, usize::from(m & 0x0f)),
             0xde => (2, usize::from(u16::from_be_bytes([rest[0], rest[1]]))),
@@ -106,7 +113,10 @@ impl<'a> Raw<'a> {
 
     /// The items of an array.
     pub fn array_items(&self, what: &'static str) -> Result<Vec<Raw<'a>>, CodecError> {
-        let (&m, rest) = self.0.split_first().ok_or(CodecError::Malformed(what))?;
+        let (&m, rest) = self
+            .0
+            .split_first()
+            .ok_or_else(|| CodecError::Malformed(what))?;
         let (hdr, len) = match m {
             0x90..=0x9f => (0, usize::from(m & 0x0f)),
             0xdc => (2, usize::from(u16::from_be_bytes([rest[0], rest[1]]))),
@@ -117,8 +127,10 @@ impl<'a> Raw<'a> {
         let mut out = Vec::with_capacity(len.min(buf.len()));
         for _ in 0..len {
             // Validated with the array: only measured here.
-            let end = skip_len(buf).ok_or(CodecError::Truncated)?;
-            let (item, after) = buf.split_at_checked(end).ok_or(CodecError::Truncated)?;
+            let end = skip_len(buf).ok_or_else(|| CodecError::Truncated)?;
+            let (item, after) = buf
+                .split_at_checked(end)
+                .ok_or_else(|| CodecError::Truncated)?;
             out.push(Raw(item));
             buf = after;
         }
@@ -132,7 +144,7 @@ fn str_keys_len(buf: &[u8], depth: usize, what: &'static str) -> Result<usize, C
     if depth == 0 {
         return Err(CodecError::TooDeep);
     }
-    let m = *buf.first().ok_or(CodecError::Truncated)?;
+    let m = *buf.first().ok_or_else(|| CodecError::Truncated)?;
     let (hdr, count, map) = match m {
         0x90..=0x9f => (1, usize::from(m & 0x0f), false),
         0xdc => (3, be_len(buf, 2)?, false),
@@ -140,18 +152,18 @@ fn str_keys_len(buf: &[u8], depth: usize, what: &'static str) -> Result<usize, C
         0x80..=0x8f => (1, usize::from(m & 0x0f), true),
         0xde => (3, be_len(buf, 2)?, true),
         0xdf => (5, be_len(buf, 4)?, true),
-        _ => return skip_len(buf).ok_or(CodecError::Truncated),
+        _ => return skip_len(buf).ok_or_else(|| CodecError::Truncated),
     };
     let mut pos = hdr;
     for _ in 0..count {
         if map {
-            let key = buf.get(pos..).ok_or(CodecError::Truncated)?;
+            let key = buf.get(pos..).ok_or_else(|| CodecError::Truncated)?;
             if str_span(key).is_none() {
                 return Err(CodecError::NonStringKey(what));
             }
-            pos += skip_len(key).ok_or(CodecError::Truncated)?;
+            pos += skip_len(key).ok_or_else(|| CodecError::Truncated)?;
         }
-        let value = buf.get(pos..).ok_or(CodecError::Truncated)?;
+        let value = buf.get(pos..).ok_or_else(|| CodecError::Truncated)?;
         pos += str_keys_len(value, depth - 1, what)?;
     }
     Ok(pos)
@@ -171,20 +183,26 @@ impl<'a, const VALIDATE: bool> Entries<'a, VALIDATE> {
     /// The next entry. The key's UTF-8 is checked (to hand it out as `&str`); the value is
     /// validated when `VALIDATE`, else (it lies in a validated map) only measured.
     fn entry(&mut self) -> Result<(&'a str, Raw<'a>), CodecError> {
-        let (off, len) = str_span(self.buf).ok_or(CodecError::NonStringKey(self.what))?;
-        let key_end = off.checked_add(len).ok_or(CodecError::Truncated)?;
-        let key = self.buf.get(off..key_end).ok_or(CodecError::Truncated)?;
+        let (off, len) = str_span(self.buf).ok_or_else(|| CodecError::NonStringKey(self.what))?;
+        let key_end = off.checked_add(len).ok_or_else(|| CodecError::Truncated)?;
+        let key = self
+            .buf
+            .get(off..key_end)
+            .ok_or_else(|| CodecError::Truncated)?;
         let key = std::str::from_utf8(key).map_err(|_| CodecError::InvalidUtf8)?;
-        let after_key = self.buf.get(key_end..).ok_or(CodecError::Truncated)?;
+        let after_key = self
+            .buf
+            .get(key_end..)
+            .ok_or_else(|| CodecError::Truncated)?;
         let value_end = if VALIDATE {
             // The map is at depth 1 of `MAX_DEPTH`, as `single_value` would count it.
             walk_len::<VALIDATE>(after_key, MAX_DEPTH - 1)?
         } else {
-            skip_len(after_key).ok_or(CodecError::Truncated)?
+            skip_len(after_key).ok_or_else(|| CodecError::Truncated)?
         };
         let (value, after_value) = after_key
             .split_at_checked(value_end)
-            .ok_or(CodecError::Truncated)?;
+            .ok_or_else(|| CodecError::Truncated)?;
         self.buf = after_value;
         Ok((key, Raw(value)))
     }
@@ -220,7 +238,7 @@ pub fn single_map<'a>(
     buf: &'a [u8],
     what: &'static str,
 ) -> Result<Entries<'a, VALIDATE>, CodecError> {
-    let m = *buf.first().ok_or(CodecError::Truncated)?;
+    let m = *buf.first().ok_or_else(|| CodecError::Truncated)?;
     let (hdr, len) = match m {
         0x80..=0x8f => (1, usize::from(m & 0x0f)),
         0xde => (3, be_len(buf, 2)?),
@@ -228,7 +246,7 @@ pub fn single_map<'a>(
         _ => return Err(CodecError::NotAMap(what)),
     };
     Ok(Entries {
-        buf: buf.get(hdr..).ok_or(CodecError::Truncated)?,
+        buf: buf.get(hdr..).ok_or_else(|| CodecError::Truncated)?,
         left: len,
         what,
     })
@@ -237,7 +255,7 @@ pub fn single_map<'a>(
 fn four(rest: &[u8]) -> Result<[u8; 4], CodecError> {
     rest.get(..4)
         .and_then(|s| s.try_into().ok())
-        .ok_or(CodecError::Truncated)
+        .ok_or_else(|| CodecError::Truncated)
 }
 
 /// Offset and length of a `str` payload, from its marker.
@@ -316,10 +334,10 @@ fn walk_len<const CHECK_UTF8: bool>(buf: &[u8], depth: usize) -> Result<usize, C
     if depth == 0 {
         return Err(CodecError::TooDeep);
     }
-    let m = *buf.first().ok_or(CodecError::Truncated)?;
+    let m = *buf.first().ok_or_else(|| CodecError::Truncated)?;
     let fixed = |n: usize| need(buf, n).map(|()| n);
     let payload = |hdr: usize, len: usize| {
-        let total = hdr.checked_add(len).ok_or(CodecError::Truncated)?;
+        let total = hdr.checked_add(len).ok_or_else(|| CodecError::Truncated)?;
         need(buf, total).map(|()| total)
     };
     let utf8 = |hdr: usize, len: usize| {
