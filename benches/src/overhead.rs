@@ -282,7 +282,7 @@ pub async fn run(opts: &Options) -> Result<Report, BoxError> {
     }
     if opts.sizes.iter().any(|(_, n)| *n == PIECES_BYTES) {
         progress("pipeline/signed+sealed/64KiB against its primitives");
-        let (reps, per) = if opts.quick { (1, 1) } else { (9, 40) };
+        let (reps, per) = if opts.quick { (1, 1) } else { (31, 12) };
         let measured =
             tokio::task::spawn_blocking(move || pieces_ratio::measure(PIECES_BYTES, reps, per));
         report.pieces = Some(measured.await??);

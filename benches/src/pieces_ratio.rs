@@ -24,16 +24,15 @@ pub struct PiecesRatio {
     pub pipeline_us: f64,
     /// Median of the primitives' sum, microseconds.
     pub primitives_us: f64,
+    /// Median of the per-sample ratios (each pipeline sample over the primitives sample
+    /// right after it): robust to drift and to bursts that land on a few samples.
+    pub median_ratio: f64,
 }
 
 impl PiecesRatio {
-    /// pipeline / primitives.
+    /// pipeline / primitives: the median of the per-sample ratios.
     pub fn ratio(&self) -> f64 {
-        if self.primitives_us == 0.0 {
-            0.0
-        } else {
-            self.pipeline_us / self.primitives_us
-        }
+        self.median_ratio
     }
 }
 
@@ -84,9 +83,16 @@ pub fn measure(bytes: usize, reps: usize, per: u32) -> Result<PiecesRatio, BoxEr
         }
         prim.push(t.elapsed().as_secs_f64() * 1e6 / f64::from(per.max(1)));
     }
+    let ratios = pipe
+        .iter()
+        .zip(&prim)
+        .filter(|(_, p)| **p > 0.0)
+        .map(|(a, p)| a / p)
+        .collect();
     Ok(PiecesRatio {
         bytes,
         pipeline_us: median(pipe),
         primitives_us: median(prim),
+        median_ratio: median(ratios),
     })
 }

@@ -305,8 +305,12 @@ impl Report {
             let _ = writeln!(
                 out,
                 "pipeline/signed+sealed/{} B (no transport): {:.1} us per round trip; its \
-                 primitives (4 AEAD + 4 SHA-256 + 2 signs + 2 verify_strict): {:.1} us",
-                p.bytes, p.pipeline_us, p.primitives_us
+                 primitives (4 AEAD + 4 SHA-256 + 2 signs + 2 verify_strict): {:.1} us; \
+                 median of the paired samples' ratios {:.3}",
+                p.bytes,
+                p.pipeline_us,
+                p.primitives_us,
+                p.ratio()
             );
         }
         if !self.targets.is_empty() {
