@@ -147,11 +147,7 @@ impl Sealer for XChaChaSealer {
         buf: &mut [u8],
     ) -> Result<Vec<u8>, KeyError> {
         let key = self.keys.sealing_key(key_id)?;
-        let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
-        cipher
-            .encrypt_inout_detached(&XNonce::from(*nonce), aad, buf.into())
-            .map(|tag| tag.to_vec())
-            .map_err(|_| KeyError::Unavailable)
+        seal_in_place_with(&key, nonce, aad, buf).map(|tag| tag.to_vec())
     }
 }
 

@@ -56,19 +56,24 @@ fn call(from: &Arc<Security>, kind: Kind, dst: &str, peer: Peer) -> Vec<u8> {
     };
     from.seal_and_sign(Outbound {
         header,
-        body: sealrpc_core::wire::RequestBody {
-            method: "ping".into(),
-            version: Version::new(1, 0),
-            namespace: None,
-            args: sealrpc_core::bytes::Bytes::from_static(&[0x80]),
-            ctx: sealrpc_core::bytes::Bytes::from_static(&[0x80]),
-            monitor: None,
-        }
-        .into(),
+        body: ping_body(),
         peer,
         carries_secret: true,
     })
     .unwrap()
+}
+
+/// A `ping` call's body with empty args and context.
+fn ping_body() -> sealrpc_core::wire::Body {
+    sealrpc_core::wire::RequestBody {
+        method: "ping".into(),
+        version: Version::new(1, 0),
+        namespace: None,
+        args: sealrpc_core::bytes::Bytes::from_static(&[0x80]),
+        ctx: sealrpc_core::bytes::Bytes::from_static(&[0x80]),
+        monitor: None,
+    }
+    .into()
 }
 
 fn admit(to: &Arc<Security>, bytes: &[u8]) -> Result<Option<Principal>, RejectReason> {
@@ -250,15 +255,7 @@ fn nothing_is_sent_in_clear_to_a_revoked_or_unknown_guest() {
             reply: None,
             seal: None,
         },
-        body: sealrpc_core::wire::RequestBody {
-            method: "ping".into(),
-            version: Version::new(1, 0),
-            namespace: None,
-            args: sealrpc_core::bytes::Bytes::from_static(&[0x80]),
-            ctx: sealrpc_core::bytes::Bytes::from_static(&[0x80]),
-            monitor: None,
-        }
-        .into(),
+        body: ping_body(),
         peer,
         carries_secret: false,
     };
